@@ -1,0 +1,25 @@
+package resources
+
+import (
+	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/defaults"
+	"github.com/skiffhq/skiff/apis/validation"
+	corev1 "k8s.io/api/core/v1"
+)
+
+func serviceResources() []*Resource {
+	return []*Resource{{
+		Version: "v1", Kind: "Service", Plural: "services", Singular: "service", ShortNames: []string{"svc"},
+		Namespaced: true, HasStatus: true,
+		New:      func() apis.Object { return &corev1.Service{} },
+		Default:  defaults.Service,
+		Validate: validation.Service,
+		Acted:    metadataActed,
+	}, {
+		Version: "v1", Kind: "Endpoints", Plural: "endpoints", Singular: "endpoints", ShortNames: []string{"ep"},
+		Namespaced: true,
+		New:        func() apis.Object { return &corev1.Endpoints{} },
+		Validate:   validation.Endpoints,
+		Acted:      append(metadataActed, "subsets", "subsets[].*"),
+	}}
+}

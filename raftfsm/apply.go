@@ -1,0 +1,153 @@
+package raftfsm
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// applyTimeout bounds how long a command may wait to enter the leader's log.
+const applyTimeout = 10 * time.Second
+
+// Apply runs a command through Raft and returns its result. On a follower
+// the command is forwarded to the leader; either way, when Apply returns
+// without error this master's own FSM already reflects the write, so a read
+// here right after sees it.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (*Result, error) {
+	backoff := 20 * time.Millisecond
+	for {
+		res, err, retry := n.applyOnce(ctx, cmd)
+		if !retry {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return nil, err
+		case <-time.After(backoff):
+		}
+		if backoff < 500*time.Millisecond {
+			backoff *= 2
+		}
+	}
+}
+
+// applyOnce tries once. retry says the command surely was not applied and
+// may be sent again (no leader, not leader any more, leader unreachable).
+func (n *Node) applyOnce(ctx context.Context, cmd []byte) (res *Result, err error, retry bool) {
+	if n.raft.State() == raft.Leader {
+		f := n.raft.Apply(cmd, applyTimeout)
+		if err := f.Error(); err != nil {
+			switch {
+			case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+				return nil, err, true
+			case errors.Is(err, raft.ErrLeadershipLost):
+				return nil, ErrUnknownOutcome, false
+			}
+			return nil, err, false
+		}
+		resp, ok := f.Response().(applyResponse)
+		if !ok {
+			return nil, errors.New("raftfsm: command produced no response"), false
+		}
+		return resp.result, resp.err, false
+	}
+	addr, err := n.leaderAPI()
+	if err != nil {
+		return nil, err, true
+	}
+	res, err = n.peers.Apply(ctx, addr, cmd)
+	if err != nil {
+		var unreachable *UnreachableError
+		if errors.As(err, &unreachable) {
+			return nil, err, true
+		}
+		return nil, err, false
+	}
+	// Read-your-writes on this master.
+	if werr := n.WaitApplied(ctx, res.Index); werr != nil {
+		return nil, werr, false
+	}
+	return res, nil, false
+}
+
+// leaderAPI returns the API address of the current leader.
+func (n *Node) leaderAPI() (string, error) {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return "", ErrNoLeader
+	}
+	if m := n.fsm.View().Member(string(id)); m != nil {
+		return m.Spec.APIAddress, nil
+	}
+	return "", ErrNoLeader
+}
+
+// WaitApplied waits until this master's FSM has applied index.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		applied, ch := n.fsm.Applied()
+		if applied >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ReadIndex makes the next local read linearizable: it returns once this
+// master's FSM holds every write committed before the call. The leader
+// confirms it still leads (a heartbeat round) and reads its commit index;
+// a follower asks the leader for that index and waits to apply it.
+func (n *Node) ReadIndex(ctx context.Context) error {
+	backoff := 10 * time.Millisecond
+	for {
+		index, err := n.readIndex(ctx)
+		if err == nil {
+			return n.WaitApplied(ctx, index)
+		}
+		var unreachable *UnreachableError
+		if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, ErrNoLeader) && !errors.As(err, &unreachable) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		if backoff < 500*time.Millisecond {
+			backoff *= 2
+		}
+	}
+}
+
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	if n.raft.State() != raft.Leader {
+		addr, err := n.leaderAPI()
+		if err != nil {
+			return 0, err
+		}
+		return n.peers.ReadIndex(ctx, addr)
+	}
+	return n.LeaderReadIndex(ctx)
+}
+
+// LeaderReadIndex is the leader's half of ReadIndex: the commit index,
+// valid once a heartbeat round confirms this master still leads.
+func (n *Node) LeaderReadIndex(ctx context.Context) (uint64, error) {
+	if err := n.waitLeaderReady(ctx); err != nil {
+		return 0, err
+	}
+	index := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return 0, err
+	}
+	return index, nil
+}

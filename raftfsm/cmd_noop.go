@@ -1,0 +1,3 @@
+package raftfsm
+
+func applyNoop(*writeTxn, []byte) ([]*record, error) { return nil, nil }

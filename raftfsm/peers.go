@@ -1,0 +1,27 @@
+package raftfsm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/skiffhq/skiff/apis/skiffv1"
+)
+
+// Peers is how a master talks to the others: forwarding commands and
+// read-index requests to the leader, and asking any master for its status.
+// The HTTP implementation is in peerhttp.go.
+type Peers interface {
+	Apply(ctx context.Context, apiAddr string, cmd []byte) (*Result, error)
+	ReadIndex(ctx context.Context, apiAddr string) (uint64, error)
+	Status(ctx context.Context, apiAddr string) (*skiffv1.MemberStatus, error)
+}
+
+// UnreachableError says a peer could not be reached before the request was
+// sent, so retrying elsewhere cannot apply anything twice.
+type UnreachableError struct {
+	Addr string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string { return fmt.Sprintf("master %s unreachable: %v", e.Addr, e.Err) }
+func (e *UnreachableError) Unwrap() error { return e.Err }

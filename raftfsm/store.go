@@ -1,0 +1,221 @@
+package raftfsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/resources"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// metaTable holds one row: the revision (Raft index) the state is at.
+const metaTable = "meta"
+
+type metaRow struct{ Revision uint64 }
+
+// record is one stored object. Records are immutable once inserted: a
+// change inserts a new record. The JSON encoding is made once, on first use,
+// and shared by every reader and watcher.
+type record struct {
+	kind string
+	obj  apis.Object
+	once sync.Once
+	raw  []byte
+}
+
+func newRecord(kind string, obj apis.Object) *record { return &record{kind: kind, obj: obj} }
+
+// Object returns the stored object. Callers must not modify it.
+func (r *record) Object() apis.Object { return r.obj }
+
+// Kind returns the object's kind.
+func (r *record) Kind() string { return r.kind }
+
+// JSON returns the object's JSON encoding.
+func (r *record) JSON() []byte {
+	r.once.Do(func() {
+		raw, err := json.Marshal(r.obj)
+		if err != nil {
+			// Objects decoded from JSON always encode back; anything
+			// else is a bug worth seeing.
+			panic(fmt.Sprintf("raftfsm: encoding stored %s: %v", r.kind, err))
+		}
+		r.raw = raw
+	})
+	return r.raw
+}
+
+// dbSchema builds one table per registered kind.
+func dbSchema(reg *resources.Registry) *memdb.DBSchema {
+	s := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		metaTable: {Name: metaTable, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.ConditionalIndex{Conditional: func(any) (bool, error) { return true, nil }}},
+		}},
+	}}
+	for _, r := range reg.All() {
+		t := &memdb.TableSchema{Name: r.Kind, Indexes: map[string]*memdb.IndexSchema{
+			indexID:    {Name: indexID, Unique: true, Indexer: idIndex},
+			indexUID:   {Name: indexUID, Unique: true, AllowMissing: true, Indexer: uidIndex},
+			indexOwner: {Name: indexOwner, AllowMissing: true, Indexer: ownerIndex},
+		}}
+		for name, ix := range extraIndexes[r.Kind] {
+			t.Indexes[name] = &memdb.IndexSchema{Name: name, AllowMissing: true, Indexer: ix}
+		}
+		s.Tables[r.Kind] = t
+	}
+	return s
+}
+
+// Store is the FSM's state: a go-memdb database. Only the FSM writes it;
+// everyone else reads consistent snapshots through View.
+type Store struct {
+	db  *memdb.MemDB
+	reg *resources.Registry
+}
+
+func newStore(reg *resources.Registry) *Store {
+	db, err := memdb.NewMemDB(dbSchema(reg))
+	if err != nil {
+		panic(fmt.Sprintf("raftfsm: schema: %v", err)) // a bug in schema()
+	}
+	return &Store{db: db, reg: reg}
+}
+
+// View returns a consistent read-only view of the whole state.
+func (s *Store) View() *View { return &View{txn: s.db.Txn(false), reg: s.reg} }
+
+// View is a consistent, read-only snapshot of the store. It is cheap to take
+// and stays valid (and unchanged) however long it is held.
+type View struct {
+	txn *memdb.Txn
+	reg *resources.Registry
+}
+
+// Revision returns the Raft index the view reflects.
+func (v *View) Revision() uint64 {
+	raw, err := v.txn.First(metaTable, "id", true)
+	if err != nil || raw == nil {
+		return 0
+	}
+	return raw.(*metaRow).Revision
+}
+
+// Record returns the stored record of kind/namespace/name, or nil.
+func (v *View) Record(kind, namespace, name string) *record {
+	raw, err := v.txn.First(kind, indexID, idKey(namespace, name))
+	if err != nil || raw == nil {
+		return nil
+	}
+	return raw.(*record)
+}
+
+// Get returns the stored object, or nil when there is none. Do not modify it.
+func (v *View) Get(kind, namespace, name string) apis.Object {
+	if r := v.Record(kind, namespace, name); r != nil {
+		return r.obj
+	}
+	return nil
+}
+
+// ByUID returns the object of kind with the given UID, or nil.
+func (v *View) ByUID(kind, uid string) apis.Object {
+	raw, err := v.txn.First(kind, indexUID, uid)
+	if err != nil || raw == nil {
+		return nil
+	}
+	return raw.(*record).obj
+}
+
+// Scan calls fn for every record of kind in namespace ("" = all namespaces)
+// in namespace/name order, starting after the key `after` (for paging), until
+// fn returns false.
+func (v *View) Scan(kind, namespace, after string, fn func(*record) bool) {
+	var it memdb.ResultIterator
+	var err error
+	switch {
+	case after != "":
+		it, err = v.txn.LowerBound(kind, indexID, after)
+	case namespace != "":
+		it, err = v.txn.Get(kind, indexID+"_prefix", namespace+"\x00")
+	default:
+		it, err = v.txn.Get(kind, indexID)
+	}
+	if err != nil {
+		return // unknown kind: nothing to scan
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		r := raw.(*record)
+		if namespace != "" && r.obj.GetNamespace() != namespace {
+			if after != "" && r.obj.GetNamespace() > namespace {
+				return
+			}
+			continue
+		}
+		if after != "" && idKey(r.obj.GetNamespace(), r.obj.GetName()) <= after {
+			continue
+		}
+		if !fn(r) {
+			return
+		}
+	}
+}
+
+// List returns every object of kind in namespace ("" = all).
+func (v *View) List(kind, namespace string) []apis.Object {
+	var out []apis.Object
+	v.Scan(kind, namespace, "", func(r *record) bool { out = append(out, r.obj); return true })
+	return out
+}
+
+// Count returns how many objects of kind there are in namespace ("" = all).
+func (v *View) Count(kind, namespace string) int {
+	n := 0
+	v.Scan(kind, namespace, "", func(*record) bool { n++; return true })
+	return n
+}
+
+// Dependents returns the objects of kind that name ownerUID among their
+// owner references.
+func (v *View) Dependents(kind, ownerUID string) []apis.Object {
+	it, err := v.txn.Get(kind, indexOwner, ownerUID)
+	if err != nil {
+		return nil
+	}
+	var out []apis.Object
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*record).obj)
+	}
+	return out
+}
+
+// PodsOnNode returns the pods bound to node.
+func (v *View) PodsOnNode(node string) []*corev1.Pod {
+	it, err := v.txn.Get("Pod", indexNode, node)
+	if err != nil {
+		return nil
+	}
+	var out []*corev1.Pod
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*record).obj.(*corev1.Pod))
+	}
+	return out
+}
+
+// Pod returns a pod by namespace and name, or nil.
+func (v *View) Pod(namespace, name string) *corev1.Pod {
+	if o := v.Get("Pod", namespace, name); o != nil {
+		return o.(*corev1.Pod)
+	}
+	return nil
+}
+
+// Node returns a node by name, or nil.
+func (v *View) Node(name string) *corev1.Node {
+	if o := v.Get("Node", "", name); o != nil {
+		return o.(*corev1.Node)
+	}
+	return nil
+}
