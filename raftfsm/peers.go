@@ -23,5 +23,7 @@ type UnreachableError struct {
 	Err  error
 }
 
-func (e *UnreachableError) Error() string { return fmt.Sprintf("master %s unreachable: %v", e.Addr, e.Err) }
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("master %s unreachable: %v", e.Addr, e.Err)
+}
 func (e *UnreachableError) Unwrap() error { return e.Err }
