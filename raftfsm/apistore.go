@@ -16,7 +16,15 @@ import (
 // the local FSM (after a read index unless stale reads are asked for),
 // writes through Raft.
 type APIStore struct {
-	node *Node
+	node backend
+}
+
+// backend is what the APIStore needs from a Raft node. The in-memory store
+// for tests implements it without Raft.
+type backend interface {
+	Apply(ctx context.Context, cmd []byte) (*Result, error)
+	ReadIndex(ctx context.Context) error
+	FSM() *FSM
 }
 
 var _ storage.Store = (*APIStore)(nil)
@@ -30,7 +38,7 @@ func (s *APIStore) view(ctx context.Context, stale bool) (*View, error) {
 			return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("linearizable read: %v", err))
 		}
 	}
-	return s.node.fsm.View(), nil
+	return s.node.FSM().View(), nil
 }
 
 // Get implements storage.Reader.
@@ -98,7 +106,7 @@ func (s *APIStore) Watch(ctx context.Context, res *resources.Resource, opts stor
 	from := opts.ResourceVersion
 	var initial []Event
 	if from == 0 {
-		v := s.node.fsm.View()
+		v := s.node.FSM().View()
 		from = v.Revision()
 		v.Scan(res.Kind, opts.Namespace, "", func(r *record) bool {
 			if filter.Matches(r.obj) {
@@ -107,7 +115,7 @@ func (s *APIStore) Watch(ctx context.Context, res *resources.Resource, opts stor
 			return true
 		})
 	}
-	w, err := s.node.fsm.hub.Watch(filter, from, initial)
+	w, err := s.node.FSM().hub.Watch(filter, from, initial)
 	if err != nil {
 		return nil, err
 	}

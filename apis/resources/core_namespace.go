@@ -2,6 +2,7 @@ package resources
 
 import (
 	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/defaults"
 	"github.com/skiffhq/skiff/apis/validation"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -12,6 +13,7 @@ func namespaceResources() []*Resource {
 		Version: "v1", Kind: "Namespace", Plural: "namespaces", Singular: "namespace", ShortNames: []string{"ns"},
 		HasStatus: true,
 		New:       func() apis.Object { return &corev1.Namespace{} },
+		Default:   defaults.Namespace,
 		Validate:  validation.Namespace,
 		Fields: func(obj apis.Object) fields.Set {
 			return fields.Set{"status.phase": string(obj.(*corev1.Namespace).Status.Phase)}

@@ -12,9 +12,9 @@ import (
 func nodeResources() []*Resource {
 	return []*Resource{{
 		Version: "v1", Kind: "Node", Plural: "nodes", Singular: "node", ShortNames: []string{"no"},
-		HasStatus: true,
-		New:       func() apis.Object { return &corev1.Node{} },
-		Validate:  validation.Node,
+		HasStatus: true, StatusOnCreate: true,
+		New:      func() apis.Object { return &corev1.Node{} },
+		Validate: validation.Node,
 		Fields: func(obj apis.Object) fields.Set {
 			return fields.Set{"spec.unschedulable": strconv.FormatBool(obj.(*corev1.Node).Spec.Unschedulable)}
 		},

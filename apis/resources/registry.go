@@ -26,6 +26,9 @@ type Resource struct {
 	// never changes status, /status never changes anything else, and
 	// metadata.generation counts spec changes.
 	HasStatus bool
+	// StatusOnCreate keeps the status a creator sends (a node registers
+	// with its status); other kinds start with an empty status.
+	StatusOnCreate bool
 	// Internal kinds are served only to admins and never listed by -A for
 	// other roles; they hold cluster machinery (join tokens, users).
 	Internal bool
@@ -109,6 +112,7 @@ var defaultRegistry = sync.OnceValue(func() *Registry {
 		appsResources(),
 		autoscalingResources(),
 		memberResources(),
+		joinTokenResources(),
 	)
 })
 

@@ -1,0 +1,146 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/apis/skiffv1"
+	"github.com/skiffhq/skiff/apis/storage"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// MaxBodyBytes bounds a request body: Kubernetes' limit for one object.
+const MaxBodyBytes = 3 << 20
+
+// Cluster is what the cluster endpoints need from the masters. The daemon
+// implements it over the Raft node.
+type Cluster interface {
+	// Members returns every master with its live status.
+	Members(ctx context.Context) ([]skiffv1.MemberStatus, error)
+	// RemoveMember takes a master out of the cluster.
+	RemoveMember(ctx context.Context, id string) error
+	// Snapshot writes a consistent snapshot of the whole state to w.
+	Snapshot(ctx context.Context, w io.Writer) error
+	// Join admits a new master presenting a join token.
+	Join(ctx context.Context, req *skiffv1.JoinRequest) (*skiffv1.JoinResponse, error)
+}
+
+// Config configures the API server.
+type Config struct {
+	Store    storage.Store
+	Registry *resources.Registry
+	// Cluster serves /cluster/v1/...; nil leaves those endpoints out.
+	Cluster Cluster
+	// Ready reports whether this master can serve (for /readyz).
+	Ready   func(ctx context.Context) error
+	Version skiffv1.VersionInfo
+	Logger  *slog.Logger
+	// Now and NewUID are replaceable for tests.
+	Now    func() time.Time
+	NewUID func() string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg   Config
+	store storage.Store
+	reg   *resources.Registry
+	log   *slog.Logger
+	mux   *http.ServeMux
+}
+
+// New returns an API server.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NewUID == nil {
+		cfg.NewUID = uuid.NewString
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = resources.Default()
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, reg: cfg.Registry, log: cfg.Logger.With("component", "api")}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /livez", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /version", s.version)
+	s.mux.HandleFunc("GET /api", s.coreVersions)
+	s.mux.HandleFunc("GET /apis", s.groupList)
+	if cfg.Cluster != nil {
+		s.mountCluster()
+	}
+	s.mux.HandleFunc("/api/", s.serveResource)
+	s.mux.HandleFunc("/apis/", s.serveResource)
+	return s
+}
+
+// ServeHTTP implements http.Handler. A panic is a bug: it is logged with its
+// stack and answered with a 500 instead of killing the master.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			writeError(w, apierrors.NewInternalError(errPanic))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+var errPanic = &panicError{}
+
+type panicError struct{}
+
+func (*panicError) Error() string { return "the server hit a bug serving this request; it is logged" }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, "ok")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "not ready: "+err.Error())
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, "ok")
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.cfg.Version)
+}
+
+// generateNameSuffix returns the 5 random characters Kubernetes appends to
+// metadata.generateName (no vowels, so no words).
+func generateNameSuffix() string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	var sb strings.Builder
+	for _, c := range b {
+		sb.WriteByte(alphabet[int(c)%len(alphabet)])
+	}
+	return sb.String()
+}

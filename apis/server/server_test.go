@@ -1,0 +1,393 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiffhq/skiff/apis/client"
+	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/apis/server"
+	"github.com/skiffhq/skiff/raftfsm"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+type fixture struct {
+	t      *testing.T
+	srv    *httptest.Server
+	c      *client.Client
+	warned []string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	reg := resources.Default()
+	store := raftfsm.NewMemStore(raftfsm.FSMConfig{Registry: reg, History: 8})
+	f := &fixture{t: t}
+	f.srv = httptest.NewServer(server.New(server.Config{Store: store, Registry: reg}))
+	t.Cleanup(f.srv.Close)
+	c, err := client.New(&client.Config{Servers: []string{f.srv.URL}}, client.Options{Warn: func(m string) { f.warned = append(f.warned, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c = c
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+	if _, err := c.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// send does a raw request and returns the status code and decoded body.
+func (f *fixture) send(method, path, contentType, body string) (int, map[string]any) {
+	f.t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func res(t *testing.T, name string) *resources.Resource {
+	r, err := resources.Default().Resolve(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestBadInputGetsAClearErrorAndStoresNothing(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		name, method, path, body string
+		code                     int
+		mention                  string
+	}{
+		{"unknown field", "POST", "/api/v1/namespaces/default/configmaps",
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"dta":{"k":"v"}}`, 400, `dta`},
+		{"invalid name", "POST", "/api/v1/namespaces/default/configmaps",
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Not_Valid"}}`, 422, "metadata.name"},
+		{"missing name", "POST", "/api/v1/namespaces/default/configmaps",
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}`, 422, "metadata.name"},
+		{"wrong kind for the path", "POST", "/api/v1/namespaces/default/configmaps",
+			`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"a"}}`, 400, "Secret"},
+		{"wrong type", "POST", "/api/v1/namespaces/default/configmaps",
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":["x"]}`, 400, "data"},
+		{"missing namespace", "POST", "/api/v1/namespaces/nope/configmaps",
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}`, 404, "nope"},
+		{"namespace mismatch", "POST", "/api/v1/namespaces/default/configmaps",
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"other"}}`, 400, "other"},
+		{"not json", "POST", "/api/v1/namespaces/default/configmaps", `{{{`, 400, ""},
+		{"too large", "POST", "/api/v1/namespaces/default/configmaps",
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"` + strings.Repeat("x", 3<<20) + `"}}`, 413, ""},
+		{"bad label selector", "GET", "/api/v1/configmaps?labelSelector=a%3D%3D%3Db", "", 400, "labelSelector"},
+		{"unsupported field selector", "GET", "/api/v1/configmaps?fieldSelector=spec.foo%3Db", "", 400, "spec.foo"},
+		{"unknown resource", "GET", "/api/v1/gizmos", "", 404, ""},
+		{"invalid deployment", "POST", "/apis/apps/v1/namespaces/default/deployments",
+			`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"selector":{"matchLabels":{"app":"x"}},"template":{"metadata":{"labels":{"app":"y"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}`, 422, "selector"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := f.send(tc.method, tc.path, "application/json", tc.body)
+			if code != tc.code {
+				t.Fatalf("code = %d, want %d (%v)", code, tc.code, body)
+			}
+			if body["kind"] != "Status" {
+				t.Fatalf("answer is not a Status: %v", body)
+			}
+			if msg, _ := body["message"].(string); !strings.Contains(msg, tc.mention) {
+				t.Fatalf("message %q does not mention %q", msg, tc.mention)
+			}
+		})
+	}
+	list, err := f.c.List(context.Background(), res(t, "cm"), client.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 0 {
+		t.Fatalf("bad input stored %d objects", len(list.Items))
+	}
+}
+
+func configMap(name string, labels map[string]string, data map[string]string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: labels}, Data: data}
+}
+
+func TestCRUDConflictPatchAndPaging(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cm := res(t, "configmaps")
+	created, err := f.c.Create(ctx, configMap("demo", map[string]string{"app": "web"}, map[string]string{"a": "1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.GetUID() == "" || created.GetResourceVersion() == "" || created.GetCreationTimestamp().Time.IsZero() {
+		t.Fatalf("server did not stamp the object: %+v", created)
+	}
+	if _, err := f.c.Create(ctx, configMap("demo", nil, nil)); !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("second create: %v, want AlreadyExists", err)
+	}
+	// Update with the current version works; with the old one it conflicts.
+	upd := created.DeepCopyObject().(*corev1.ConfigMap)
+	upd.Data["a"] = "2"
+	updated, err := f.c.Update(ctx, upd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated.GetResourceVersion() == created.GetResourceVersion() || updated.GetUID() != created.GetUID() {
+		t.Fatalf("update: rv %s -> %s, uid %s -> %s", created.GetResourceVersion(), updated.GetResourceVersion(), created.GetUID(), updated.GetUID())
+	}
+	stale := created.DeepCopyObject().(*corev1.ConfigMap)
+	stale.Data["a"] = "3"
+	if _, err := f.c.Update(ctx, stale); !apierrors.IsConflict(err) {
+		t.Fatalf("stale update: %v, want Conflict", err)
+	}
+	// An update that changes nothing writes nothing.
+	same, err := f.c.Update(ctx, updated.DeepCopyObject().(*corev1.ConfigMap))
+	if err != nil || same.GetResourceVersion() != updated.GetResourceVersion() {
+		t.Fatalf("no-op update: rv %s -> %s, err %v", updated.GetResourceVersion(), same.GetResourceVersion(), err)
+	}
+	// Merge patch.
+	patched, err := f.c.Patch(ctx, cm, "default", "demo", client.MergePatch, []byte(`{"data":{"b":"x","a":null}}`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := patched.(*corev1.ConfigMap).Data; d["b"] != "x" || d["a"] != "" {
+		t.Fatalf("patched data = %v", d)
+	}
+	// A patch introducing an unknown field is refused.
+	if _, err := f.c.Patch(ctx, cm, "default", "demo", client.MergePatch, []byte(`{"dat":{"b":"y"}}`), false); !apierrors.IsBadRequest(err) {
+		t.Fatalf("patch with unknown field: %v, want BadRequest", err)
+	}
+	// Paging and selectors.
+	for i := 0; i < 5; i++ {
+		if _, err := f.c.Create(ctx, configMap("page-"+string(rune('a'+i)), map[string]string{"app": "db"}, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	opts := client.ListOptions{LabelSelector: "app=db", Limit: 2}
+	for {
+		page, err := f.c.List(ctx, cm, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Items {
+			names = append(names, o.GetName())
+		}
+		if page.Continue == "" {
+			break
+		}
+		opts.Continue = page.Continue
+	}
+	if strings.Join(names, ",") != "page-a,page-b,page-c,page-d,page-e" {
+		t.Fatalf("paged list = %v", names)
+	}
+	one, err := f.c.List(ctx, cm, client.ListOptions{FieldSelector: "metadata.name=demo"})
+	if err != nil || len(one.Items) != 1 {
+		t.Fatalf("field selector: %v, %v", one, err)
+	}
+	// Delete with a wrong precondition fails; without, it works.
+	wrong := "1"
+	if _, err := f.c.Delete(ctx, cm, "default", "demo", &metav1.Preconditions{ResourceVersion: &wrong}); !apierrors.IsConflict(err) {
+		t.Fatalf("delete with stale precondition: %v", err)
+	}
+	if _, err := f.c.Delete(ctx, cm, "default", "demo", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Get(ctx, cm, "default", "demo"); !apierrors.IsNotFound(err) {
+		t.Fatalf("get after delete: %v", err)
+	}
+}
+
+func TestStatusSubresourceAndGeneration(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	replicas := int32(2)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "echo:1"}}},
+			},
+		},
+		Status: appsv1.DeploymentStatus{Replicas: 99},
+	}
+	obj, err := f.c.Create(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := obj.(*appsv1.Deployment)
+	if got.Generation != 1 || got.Status.Replicas != 0 {
+		t.Fatalf("create: generation %d, status.replicas %d (want 1, 0)", got.Generation, got.Status.Replicas)
+	}
+	// Status writes move only the status.
+	st := got.DeepCopy()
+	st.Status.Replicas = 2
+	st.Spec.Replicas = &[]int32{7}[0]
+	obj, err = f.c.UpdateStatus(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = obj.(*appsv1.Deployment)
+	if got.Status.Replicas != 2 || *got.Spec.Replicas != 2 || got.Generation != 1 {
+		t.Fatalf("status update: status %d spec %d generation %d", got.Status.Replicas, *got.Spec.Replicas, got.Generation)
+	}
+	// The main endpoint keeps the status and bumps the generation on spec
+	// changes only.
+	sp := got.DeepCopy()
+	sp.Spec.Replicas = &[]int32{3}[0]
+	sp.Status.Replicas = 0
+	obj, err = f.c.Update(ctx, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = obj.(*appsv1.Deployment)
+	if got.Generation != 2 || got.Status.Replicas != 2 {
+		t.Fatalf("spec update: generation %d status %d", got.Generation, got.Status.Replicas)
+	}
+	lb := got.DeepCopy()
+	lb.Labels = map[string]string{"tier": "front"}
+	obj, err = f.c.Update(ctx, lb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.GetGeneration() != 2 {
+		t.Fatalf("label change moved generation to %d", obj.GetGeneration())
+	}
+	// Strategic merge patch of a container list merges by name.
+	obj, err = f.c.Patch(ctx, res(t, "deploy"), "default", "web", client.StrategicPatch,
+		[]byte(`{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"echo:2"}]}}}}`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := obj.(*appsv1.Deployment).Spec.Template.Spec.Containers[0].Image; img != "echo:2" {
+		t.Fatalf("image after strategic patch = %s", img)
+	}
+}
+
+func TestWatchResumeAndTooOld(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cm := res(t, "cm")
+	first, err := f.c.Create(ctx, configMap("w0", map[string]string{"app": "web"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := f.c.Watch(ctx, cm, client.ListOptions{Namespace: "default", ResourceVersion: first.GetResourceVersion(), LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := f.c.Create(ctx, configMap("w1", map[string]string{"app": "web"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Create(ctx, configMap("other", map[string]string{"app": "db"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Delete(ctx, cm, "default", "w0", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ADDED w1", "DELETED w0"} {
+		select {
+		case ev := <-w.Events():
+			if got := ev.Type + " " + ev.Object.GetName(); got != want {
+				t.Fatalf("event %q, want %q", got, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no event, want %q", want)
+		}
+	}
+	// A watch from the start replays the current state as ADDED events.
+	all, err := f.c.Watch(ctx, cm, client.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Stop()
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		ev := <-all.Events()
+		seen[ev.Type+" "+ev.Object.GetName()] = true
+	}
+	if !seen["ADDED w1"] || !seen["ADDED other"] {
+		t.Fatalf("initial events = %v", seen)
+	}
+	// Push the first versions out of the 8-event history: resuming from
+	// there is 410 Gone, which the client reports as Expired.
+	for i := 0; i < 10; i++ {
+		if _, err := f.c.Create(ctx, configMap(fmt.Sprint("fill-", i), nil, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := f.send("GET", "/api/v1/configmaps?watch=true&resourceVersion="+first.GetResourceVersion(), "", "")
+	if code != 410 || body["reason"] != "Expired" {
+		t.Fatalf("watch from an evicted version: %d %v", code, body)
+	}
+	if _, err := f.c.Watch(ctx, cm, client.ListOptions{ResourceVersion: first.GetResourceVersion()}); !apierrors.IsResourceExpired(err) {
+		t.Fatalf("client watch from an evicted version: %v", err)
+	}
+	code, body = f.send("GET", "/api/v1/configmaps?watch=true&resourceVersion=abc", "", "")
+	if code != 400 || body["kind"] != "Status" {
+		t.Fatalf("bogus resourceVersion: %d %v", code, body)
+	}
+}
+
+func TestDiscoveryAndHealth(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []string{"/api", "/api/v1", "/apis", "/apis/apps/v1", "/apis/autoscaling/v2", "/healthz", "/readyz", "/version"} {
+		resp, err := http.Get(f.srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	code, body := f.send("GET", "/api/v1", "", "")
+	raw, _ := json.Marshal(body)
+	if code != 200 || !bytes.Contains(raw, []byte(`"pods"`)) || !bytes.Contains(raw, []byte(`"cm"`)) {
+		t.Fatalf("/api/v1: %s", raw)
+	}
+}
+
+func TestUnactedFieldsWarn(t *testing.T) {
+	f := newFixture(t)
+	// Until the agent exists skiff acts on no field of a pod's spec: the
+	// warning says so, naming it. A ConfigMap is acted on in full.
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "q", Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	if _, err := f.c.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.warned) != 1 || !strings.HasPrefix(f.warned[0], "spec: accepted, but skiff does not act") {
+		t.Fatalf("warnings for a pod = %q", f.warned)
+	}
+	f.warned = nil
+	if _, err := f.c.Create(context.Background(), configMap("cfg", map[string]string{"a": "b"}, map[string]string{"k": "v"})); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.warned) != 0 {
+		t.Fatalf("warnings for a configmap = %q", f.warned)
+	}
+}

@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/storage"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// conflictRetries bounds how often an update without a resourceVersion of
+// its own (a PUT without one, a patch) is retried when another writer got
+// in between.
+const conflictRetries = 8
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, t *target) {
+	if t.subresource != "" {
+		writeError(w, methodNotAllowed(r.Method, r.URL.Path))
+		return
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	obj, warnings, err := decode(t.res, body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.placeInNamespace(t, obj); err != nil {
+		writeError(w, err)
+		return
+	}
+	if obj.GetName() == "" && obj.GetGenerateName() != "" {
+		obj.SetName(obj.GetGenerateName() + generateNameSuffix())
+	}
+	s.stampCreate(t.res, obj)
+	if t.res.Default != nil {
+		t.res.Default(obj)
+	}
+	if err := invalid(t.res, obj.GetName(), obj, nil); err != nil {
+		writeError(w, err)
+		return
+	}
+	rec, err := s.store.Create(r.Context(), t.res, obj)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	addWarnings(w, warnings)
+	writeRaw(w, http.StatusCreated, rec.JSON())
+}
+
+// placeInNamespace checks the object's namespace against the path.
+func (s *Server) placeInNamespace(t *target, obj apis.Object) error {
+	if !t.res.Namespaced {
+		obj.SetNamespace("")
+		return nil
+	}
+	if t.namespace == "" {
+		return badRequest("%s are namespaced: POST to /namespaces/{namespace}/%s", t.res.Plural, t.res.Plural)
+	}
+	switch obj.GetNamespace() {
+	case "":
+		obj.SetNamespace(t.namespace)
+	case t.namespace:
+	default:
+		return badRequest("metadata.namespace %q does not match the namespace of the request path %q", obj.GetNamespace(), t.namespace)
+	}
+	return nil
+}
+
+// checkIdentity checks the object's name and namespace against the path.
+func (s *Server) checkIdentity(t *target, obj apis.Object) error {
+	if obj.GetName() == "" {
+		obj.SetName(t.name)
+	}
+	if obj.GetName() != t.name {
+		return badRequest("metadata.name %q does not match the name in the request path %q", obj.GetName(), t.name)
+	}
+	return s.placeInNamespace(t, obj)
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request, t *target) {
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	obj, warnings, err := decode(t.res, body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.checkIdentity(t, obj); err != nil {
+		writeError(w, err)
+		return
+	}
+	from, err := parseRV(obj.GetResourceVersion())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rec, err := s.replace(r.Context(), t, from, func(apis.Object) (apis.Object, error) {
+		return obj.DeepCopyObject().(apis.Object), nil
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	addWarnings(w, warnings)
+	writeRaw(w, http.StatusOK, rec.JSON())
+}
+
+// replace writes the object that next computes from the stored one. With
+// from == 0 it is retried on conflicts, recomputed from the new stored
+// object; otherwise from is a precondition. The main endpoint keeps the
+// stored status; /status keeps everything but the status.
+func (s *Server) replace(ctx context.Context, t *target, from uint64, next func(cur apis.Object) (apis.Object, error)) (storage.Record, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.current(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		curObj := cur.Object()
+		curRV, _ := parseRV(curObj.GetResourceVersion())
+		if from != 0 && from != curRV {
+			return nil, conflict(t, fmt.Errorf("the object has been modified (resourceVersion %d is now %d); read it again and apply your changes to the latest version", from, curRV))
+		}
+		obj, err := next(curObj)
+		if err != nil {
+			return nil, err
+		}
+		if t.subresource == "status" {
+			withStatus := curObj.DeepCopyObject().(apis.Object)
+			copyStatus(withStatus, obj)
+			obj = withStatus
+		} else {
+			carryOver(t.res, obj, curObj, true)
+		}
+		obj.GetObjectKind().SetGroupVersionKind(t.res.GVK())
+		if t.res.Default != nil {
+			t.res.Default(obj)
+		}
+		if err := invalid(t.res, t.name, obj, curObj); err != nil {
+			return nil, err
+		}
+		if unchanged(obj, curObj) {
+			return cur, nil
+		}
+		obj.SetResourceVersion("")
+		rec, err := s.store.Update(ctx, t.res, obj, curRV)
+		if apierrors.IsConflict(err) && from == 0 && attempt < conflictRetries {
+			continue
+		}
+		return rec, err
+	}
+}
+
+func conflict(t *target, err error) error {
+	return apierrors.NewConflict(groupResource(t.res), t.name, err)
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, t *target) {
+	var opts metav1.DeleteOptions
+	if r.ContentLength != 0 {
+		body, err := readBody(w, r)
+		if err == nil {
+			if jerr := json.Unmarshal(body, &opts); jerr != nil {
+				err = badRequest("the body is not DeleteOptions: %v", jerr)
+			}
+		}
+		if err != nil && !isEmptyBody(err) {
+			writeError(w, err)
+			return
+		}
+	}
+	var pre storage.Preconditions
+	if p := opts.Preconditions; p != nil {
+		if p.UID != nil {
+			pre.UID = string(*p.UID)
+		}
+		if p.ResourceVersion != nil {
+			rv, err := parseRV(*p.ResourceVersion)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			pre.ResourceVersion = rv
+		}
+	}
+	rec, err := s.store.Delete(r.Context(), t.res, t.namespace, t.name, pre)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeRaw(w, http.StatusOK, rec.JSON())
+}
+
+func isEmptyBody(err error) bool {
+	se, ok := err.(*apierrors.StatusError)
+	return ok && se.ErrStatus.Message == "the request body is empty"
+}
