@@ -75,4 +75,3 @@ func (r *rawBody) Write(p []byte) (int, error) {
 	*r = append(*r, p...)
 	return len(p), nil
 }
-

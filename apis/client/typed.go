@@ -128,7 +128,7 @@ type List struct {
 // List reads one page; with Limit 0, everything.
 func (c *Client) List(ctx context.Context, res *resources.Resource, opts ListOptions) (*List, error) {
 	var wire struct {
-		Metadata metav1.ListMeta  `json:"metadata"`
+		Metadata metav1.ListMeta   `json:"metadata"`
 		Items    []json.RawMessage `json:"items"`
 	}
 	if err := c.call(ctx, request{method: http.MethodGet, path: Path(res, opts.Namespace, "", ""), query: opts.query()}, &wire); err != nil {
