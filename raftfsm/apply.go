@@ -56,7 +56,7 @@ func (n *Node) applyOnce(ctx context.Context, cmd []byte) (res *Result, err erro
 		}
 		return resp.result, resp.err, false
 	}
-	addr, err := n.leaderAPI()
+	addr, err := n.LeaderAPI()
 	if err != nil {
 		return nil, err, true
 	}
@@ -75,8 +75,8 @@ func (n *Node) applyOnce(ctx context.Context, cmd []byte) (res *Result, err erro
 	return res, nil, false
 }
 
-// leaderAPI returns the API address of the current leader.
-func (n *Node) leaderAPI() (string, error) {
+// LeaderAPI returns the API address of the current leader.
+func (n *Node) LeaderAPI() (string, error) {
 	_, id := n.raft.LeaderWithID()
 	if id == "" {
 		return "", ErrNoLeader
@@ -130,7 +130,7 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 
 func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 	if n.raft.State() != raft.Leader {
-		addr, err := n.leaderAPI()
+		addr, err := n.LeaderAPI()
 		if err != nil {
 			return 0, err
 		}

@@ -71,7 +71,10 @@ type NodeConfig struct {
 	// TrailingLogs is how many entries stay after a snapshot, so that a
 	// briefly absent follower catches up from the log.
 	TrailingLogs uint64
-	Logger       *slog.Logger
+	// LeaderWork runs while this master leads (see OnLeadership); given
+	// here, it cannot miss the first leadership of a bootstrapping node.
+	LeaderWork []func(ctx context.Context)
+	Logger     *slog.Logger
 }
 
 // Node is one master's Raft participant: it applies commands (forwarding to
@@ -117,7 +120,8 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, fsm: cfg.FSM, peers: cfg.Peers, log: cfg.Logger.With("component", "raft"),
-		leaderReady: make(chan struct{}), notifyCh: make(chan bool, 16), stopCh: make(chan struct{})}
+		leaderReady: make(chan struct{}), notifyCh: make(chan bool, 16), stopCh: make(chan struct{}),
+		leaderWork: append([]func(context.Context){}, cfg.LeaderWork...)}
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -356,7 +360,8 @@ func (n *Node) RestoreFrom(ctx context.Context, path string) error {
 		return err
 	}
 	defer f.Close()
-	if _, err := ReadSnapshot(f, n.fsm.reg, newStore(n.fsm.reg)); err != nil {
+	rev, err := ReadSnapshot(f, n.fsm.reg, newStore(n.fsm.reg))
+	if err != nil {
 		return err
 	}
 	st, err := f.Stat()
@@ -366,7 +371,9 @@ func (n *Node) RestoreFrom(ctx context.Context, path string) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: st.Size()}
+	// Index: Raft moves its log past the snapshot's revision, so that
+	// resourceVersions keep growing from where the saved cluster left off.
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: st.Size(), Index: rev}
 	if err := n.raft.Restore(meta, f, time.Minute); err != nil {
 		return fmt.Errorf("restoring snapshot: %w", err)
 	}

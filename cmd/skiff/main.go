@@ -1,0 +1,80 @@
+// Command skiff is the whole of skiff in one binary: `skiff server` runs a
+// master, and the other verbs are the CLI that drives a cluster.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	if err := root.ExecuteContext(ctx); err != nil {
+		var reported errAlreadyReported
+		if !errors.As(err, &reported) {
+			fmt.Fprintln(os.Stderr, describeError(err))
+		}
+		os.Exit(1)
+	}
+}
+
+// globals are the flags every CLI verb shares.
+type globals struct {
+	config    string
+	namespace string
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "skiff",
+		Short:         "skiff turns a few Linux hosts into a container cluster",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.config, "config", "", "client config file (default $SKIFF_CONFIG, else ~/.skiff/config)")
+	root.AddCommand(
+		newServerCmd(),
+		newApplyCmd(g),
+		newGetCmd(g),
+		newDescribeCmd(g),
+		newDeleteCmd(g),
+		newCreateCmd(g),
+		newClusterCmd(g),
+		newSnapshotCmd(g),
+		newVersionCmd(g),
+	)
+	return root
+}
+
+// describeError formats an error for stderr, the way kubectl does for
+// errors from the server.
+func describeError(err error) string {
+	var se *apierrors.StatusError
+	if errors.As(err, &se) {
+		st := se.Status()
+		if st.Reason != "" {
+			return fmt.Sprintf("Error from server (%s): %s", st.Reason, st.Message)
+		}
+		return "Error from server: " + st.Message
+	}
+	return "error: " + err.Error()
+}
+
+// errAlreadyReported fails a command whose reasons were already printed
+// (one line per object that failed).
+type errAlreadyReported struct{}
+
+func (errAlreadyReported) Error() string { return "failed" }

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/skiffhq/skiff/daemon"
+	"github.com/spf13/cobra"
+)
+
+func newServerCmd() *cobra.Command {
+	cfg := daemon.ServerConfig{}
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a master: the Raft-replicated store, the API, and (on the leader) the cluster's loops",
+		Example: `  skiff server --init --data-dir /tmp/m1 --api-addr 127.0.0.1:6443 --raft-addr 127.0.0.1:6444 --no-agent
+  skiff server --data-dir /tmp/m2 --api-addr 127.0.0.1:7443 --raft-addr 127.0.0.1:7444 --join 127.0.0.1:6443 --token SKIFF1-... --no-agent
+  skiff server --restore /tmp/backup.snap --data-dir /tmp/new --api-addr 127.0.0.1:6443 --raft-addr 127.0.0.1:6444 --no-agent`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg.Out = os.Stdout
+			cfg.Version = version
+			return daemon.RunServer(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/skiff", "directory for the Raft state, the join token and admin.conf")
+	f.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:6443", "host:port of the HTTP API (other masters and clients reach it there)")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:6444", "host:port of the Raft transport")
+	f.BoolVar(&cfg.Init, "init", false, "start a new cluster when --data-dir holds none")
+	f.StringVar(&cfg.Join, "join", "", "API address (host:port) of a master of the cluster to join")
+	f.StringVar(&cfg.Token, "token", "", "server join token (with --join)")
+	f.StringVar(&cfg.Restore, "restore", "", "start a new one-master cluster from a snapshot saved with `skiff snapshot save`")
+	f.BoolVar(&cfg.NoAgent, "no-agent", false, "do not run the node agent in this process")
+	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}

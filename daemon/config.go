@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/skiffhq/skiff/raftfsm"
+)
+
+// ServerConfig configures `skiff server`.
+type ServerConfig struct {
+	// DataDir holds the Raft state, server-id, token and admin.conf.
+	DataDir string
+	// APIAddr is host:port the HTTP API listens on and is reached at.
+	APIAddr string
+	// RaftAddr is host:port of the Raft transport.
+	RaftAddr string
+	// Init starts a new cluster when DataDir has no state yet.
+	Init bool
+	// Join is the API address of any master of the cluster to join.
+	Join string
+	// Token is the server join token (with Join).
+	Token string
+	// Restore starts a new one-master cluster from a saved snapshot.
+	Restore string
+	// NoAgent leaves out the local agent.
+	NoAgent bool
+	// Timing are the Raft timeouts; zero means the defaults.
+	Timing raftfsm.Timing
+	// Version is reported by /version.
+	Version string
+	// Out receives what a person starting the server should read (the
+	// admin config path, the join token). Logs go to Logger.
+	Out    io.Writer
+	Logger *slog.Logger
+}
+
+// check refuses contradictory or missing settings before anything is
+// created on disk.
+func (c *ServerConfig) check() error {
+	if c.DataDir == "" {
+		return errors.New("--data-dir is required")
+	}
+	modes := 0
+	for _, on := range []bool{c.Init, c.Join != "", c.Restore != ""} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return errors.New("--init, --join and --restore exclude each other")
+	}
+	if c.Join != "" && c.Token == "" {
+		return errors.New("--join needs --token (printed by the first master, and kept in its <data-dir>/token)")
+	}
+	for flag, addr := range map[string]string{"--api-addr": c.APIAddr, "--raft-addr": c.RaftAddr} {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || port == "" {
+			return fmt.Errorf("%s %q: must be host:port", flag, addr)
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			return fmt.Errorf("%s %q: give the address other masters reach this one at, not a wildcard", flag, addr)
+		}
+	}
+	return nil
+}
