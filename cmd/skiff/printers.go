@@ -367,10 +367,10 @@ func printObjects(out io.Writer, format string, objs []apis.Object) error {
 		v = objs[0]
 	} else {
 		v = struct {
-			APIVersion string        `json:"apiVersion"`
-			Kind       string        `json:"kind"`
+			APIVersion string          `json:"apiVersion"`
+			Kind       string          `json:"kind"`
 			Metadata   metav1.ListMeta `json:"metadata"`
-			Items      []apis.Object `json:"items"`
+			Items      []apis.Object   `json:"items"`
 		}{"v1", "List", metav1.ListMeta{}, objs}
 	}
 	switch format {
