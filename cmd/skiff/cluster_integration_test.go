@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/skiffhq/skiff/apis/client"
+	"github.com/skiffhq/skiff/apis/resources"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// skiffBin is the binary the integration tests run, built once.
+var skiffBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "skiff-bin-")
+	if err != nil {
+		panic(err)
+	}
+	skiffBin = filepath.Join(dir, "skiff")
+	build := exec.Command("go", "build", "-o", skiffBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building skiff:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// master is one `skiff server` process of a test.
+type master struct {
+	t        *testing.T
+	dir      string
+	api      string
+	raft     string
+	cmd      *exec.Cmd
+	log      *bytes.Buffer
+	exited   chan struct{}
+	logMutex *sync.Mutex
+}
+
+func newMaster(t *testing.T) *master {
+	return &master{t: t, dir: t.TempDir(), api: freeAddr(t), raft: freeAddr(t), logMutex: &sync.Mutex{}}
+}
+
+type lockedBuffer struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (l lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (m *master) start(extra ...string) {
+	m.t.Helper()
+	args := append([]string{"server", "--data-dir", m.dir, "--api-addr", m.api, "--raft-addr", m.raft, "--no-agent"}, extra...)
+	m.cmd = exec.Command(skiffBin, args...)
+	m.log = &bytes.Buffer{}
+	m.cmd.Stdout = lockedBuffer{m.logMutex, m.log}
+	m.cmd.Stderr = lockedBuffer{m.logMutex, m.log}
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	m.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(m.cmd, m.exited)
+	m.t.Cleanup(m.stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + m.api + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-m.exited:
+			m.t.Fatalf("master %s exited:\n%s", m.api, m.logs())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	m.t.Fatalf("master %s not ready after 20s:\n%s", m.api, m.logs())
+}
+
+func (m *master) logs() string {
+	m.logMutex.Lock()
+	defer m.logMutex.Unlock()
+	return m.log.String()
+}
+
+func (m *master) kill() {
+	m.cmd.Process.Signal(syscall.SIGKILL)
+	<-m.exited
+}
+
+func (m *master) stop() {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-m.exited:
+		return
+	default:
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		m.kill()
+	}
+}
+
+func (m *master) client(t *testing.T) *client.Client {
+	c, err := client.New(&client.Config{Servers: []string{"http://" + m.api}}, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// cli runs the skiff CLI with the given config and returns stdout, stderr
+// and whether it succeeded.
+func cli(t *testing.T, config, stdin string, args ...string) (string, string, bool) {
+	t.Helper()
+	cmd := exec.Command(skiffBin, args...)
+	cmd.Env = append(os.Environ(), "SKIFF_CONFIG="+config)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err == nil
+}
+
+func mustCLI(t *testing.T, config, stdin string, args ...string) string {
+	t.Helper()
+	out, errOut, ok := cli(t, config, stdin, args...)
+	if !ok {
+		t.Fatalf("skiff %s failed:\n%s%s", strings.Join(args, " "), out, errOut)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not after %s: %v", what, timeout, err)
+}
+
+func configMap(name string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Data: map[string]string{"v": name}}
+}
+
+// TestThreeMastersSurviveLeaderKill drives a 3-master cluster the way a user
+// does and kills the leader under it.
+func TestThreeMastersSurviveLeaderKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts three masters")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	masters := []*master{newMaster(t), newMaster(t), newMaster(t)}
+	masters[0].start("--init")
+	raw, err := os.ReadFile(filepath.Join(masters[0].dir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(raw))
+	for _, m := range masters[1:] {
+		m.start("--join", masters[0].api, "--token", token)
+	}
+	admin := filepath.Join(masters[0].dir, "admin.conf")
+	waitFor(t, "three healthy masters in admin.conf and cluster members", 20*time.Second, func() error {
+		out, errOut, ok := cli(t, admin, "", "cluster", "members")
+		if !ok || strings.Count(out, " yes") != 3 || strings.Count(out, "leader") != 1 {
+			return fmt.Errorf("%s%s", out, errOut)
+		}
+		cfg, err := client.LoadConfig(admin)
+		if err != nil || len(cfg.Servers) != 3 {
+			return fmt.Errorf("admin.conf servers: %v %v", cfg, err)
+		}
+		return nil
+	})
+	for _, f := range []string{"token", "admin.conf"} {
+		st, err := os.Stat(filepath.Join(masters[0].dir, f))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v mode %v, want 0600", f, err, st.Mode().Perm())
+		}
+	}
+
+	// The CLI: apply a folder, then again (unchanged), then a change.
+	examples := filepath.Join("..", "..", "examples")
+	out := mustCLI(t, admin, "", "apply", "-f", examples)
+	if !strings.Contains(out, "configmap/demo created") || !strings.Contains(out, "namespace/shop created") {
+		t.Fatalf("apply output:\n%s", out)
+	}
+	out = mustCLI(t, admin, "", "apply", "-f", examples)
+	if strings.Count(out, "unchanged") != strings.Count(out, "\n") {
+		t.Fatalf("second apply changed something:\n%s", out)
+	}
+	changed, _ := os.ReadFile(filepath.Join(examples, "cm.yaml"))
+	out = mustCLI(t, admin, strings.Replace(string(changed), "log-level: info", "log-level: debug", 1), "apply", "-f", "-")
+	if out != "configmap/demo configured\n" {
+		t.Fatalf("apply of a change: %q", out)
+	}
+	if out := mustCLI(t, admin, "", "get", "cm", "demo", "-o", "yaml"); !strings.Contains(out, "log-level: debug") {
+		t.Fatalf("get -o yaml:\n%s", out)
+	}
+	if out := mustCLI(t, admin, "", "get", "configmaps", "-A", "-o", "name"); !strings.Contains(out, "configmap/shop-settings") {
+		t.Fatalf("get -A -o name:\n%s", out)
+	}
+	// Bad input: an unknown field is refused, naming it, and nothing is stored.
+	bad := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndata:\n  a: b\nimmutible: true\n"
+	if _, errOut, ok := cli(t, admin, bad, "apply", "-f", "-"); ok || !strings.Contains(errOut, "immutible") {
+		t.Fatalf("apply with a typo: ok=%v stderr=%q", ok, errOut)
+	}
+	if _, errOut, ok := cli(t, admin, "", "get", "cm", "typo"); ok || !strings.Contains(errOut, "NotFound") {
+		t.Fatalf("get of a refused object: ok=%v stderr=%q", ok, errOut)
+	}
+
+	// Concurrent writes spread over all masters; every acknowledged one
+	// must survive the leader's death.
+	cm, _ := resources.Default().ByKind("ConfigMap")
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	for i, m := range masters {
+		c := m.client(t)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 30; j++ {
+				name := fmt.Sprintf("pre-%d-%d", i, j)
+				if _, err := c.Create(ctx, configMap(name)); err != nil {
+					t.Errorf("create %s: %v", name, err)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, name)
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	members, err := masters[0].client(t).Members(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leader *master
+	var followers []*master
+	for _, mem := range members {
+		for _, m := range masters {
+			if m.api == mem.APIAddress {
+				if mem.Leader {
+					leader = m
+				} else {
+					followers = append(followers, m)
+				}
+			}
+		}
+	}
+	if leader == nil || len(followers) != 2 {
+		t.Fatalf("cannot tell the leader: %+v", members)
+	}
+	leader.kill()
+
+	// Writes sent to a follower succeed once a new leader is elected.
+	fc := followers[0].client(t)
+	waitFor(t, "a write through a follower after the leader died", 15*time.Second, func() error {
+		_, err := fc.Create(ctx, configMap("after-kill"))
+		return err
+	})
+	list, err := followers[1].client(t).List(ctx, cm, client.ListOptions{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, o := range list.Items {
+		have[o.GetName()] = true
+	}
+	for _, name := range append(acked, "after-kill") {
+		if !have[name] {
+			t.Fatalf("acknowledged write %s lost after the leader died", name)
+		}
+	}
+	// The CLI fails over: the dead master's admin.conf lists the others.
+	out = mustCLI(t, filepath.Join(leader.dir, "admin.conf"), "", "get", "cm", "after-kill", "-o", "name")
+	if out != "configmap/after-kill\n" {
+		t.Fatalf("CLI through a config whose first master is dead: %q", out)
+	}
+
+	// The killed master restarts and catches up from the log.
+	leader.start()
+	rc := leader.client(t)
+	waitFor(t, "the restarted master serving the write it missed", 20*time.Second, func() error {
+		l, err := rc.List(ctx, cm, client.ListOptions{Namespace: "default", FieldSelector: "metadata.name=after-kill", ResourceVersion: "0"})
+		if err != nil {
+			return err
+		}
+		if len(l.Items) != 1 {
+			return fmt.Errorf("not there yet")
+		}
+		return nil
+	})
+
+	// Snapshot, then a new one-master cluster restored from it.
+	snap := filepath.Join(t.TempDir(), "backup.snap")
+	if out := mustCLI(t, admin, "", "snapshot", "save", snap); !strings.Contains(out, "snapshot saved") {
+		t.Fatalf("snapshot save: %q", out)
+	}
+	restored := newMaster(t)
+	restored.start("--restore", snap)
+	rconf := filepath.Join(restored.dir, "admin.conf")
+	waitFor(t, "restored objects", 10*time.Second, func() error {
+		out, errOut, ok := cli(t, rconf, "", "get", "cm", "after-kill", "-o", "name")
+		if !ok {
+			return fmt.Errorf("%s%s", out, errOut)
+		}
+		return nil
+	})
+	out = mustCLI(t, rconf, "", "cluster", "members")
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "leader") {
+		t.Fatalf("restored cluster members:\n%s", out)
+	}
+	// Delete through the CLI.
+	if out := mustCLI(t, admin, "", "delete", "-f", filepath.Join(examples, "cm.yaml")); out != "configmap/demo deleted\n" {
+		t.Fatalf("delete -f: %q", out)
+	}
+}
