@@ -3,22 +3,26 @@ package daemon
 import (
 	"context"
 	"log/slog"
-	"os"
 	"slices"
+	"time"
 
 	"github.com/skiffhq/skiff/apis/client"
+	"github.com/skiffhq/skiff/apis/pki"
 	"github.com/skiffhq/skiff/apis/skiffv1"
 	"github.com/skiffhq/skiff/raftfsm"
 )
 
 // adminConfig keeps <data-dir>/admin.conf listing every master's API, this
-// one first, so the CLI can fail over when a master is down.
+// one first, so the CLI can fail over when a master is down; it carries the
+// CA and an admin client certificate, re-issued before it expires.
 type adminConfig struct {
-	path   string
-	self   string // this master's API URL
-	scheme string
-	fsm    *raftfsm.FSM
-	log    *slog.Logger
+	path     string
+	self     string // this master's API URL
+	scheme   string
+	fsm      *raftfsm.FSM
+	pki      *masterPKI
+	insecure bool
+	log      *slog.Logger
 }
 
 func (a *adminConfig) servers() []string {
@@ -32,16 +36,45 @@ func (a *adminConfig) servers() []string {
 	return out
 }
 
-func (a *adminConfig) write() error {
-	want := a.servers()
-	if cur, err := client.LoadConfig(a.path); err == nil && slices.Equal(cur.Servers, want) {
-		return nil
+// needsCredentials reports whether cfg lacks a current admin certificate.
+func (a *adminConfig) needsCredentials(cfg *client.Config) bool {
+	if cfg.ClientCertificate == "" || cfg.CertificateAuthority != string(a.pki.CA().Bundle) {
+		return true
 	}
-	return client.WriteConfig(a.path, &client.Config{Servers: want})
+	certs, err := pki.ParseCerts([]byte(cfg.ClientCertificate))
+	return err != nil || time.Now().After(pki.RenewAt(certs[0]))
 }
 
-// run rewrites the file whenever the set of masters changes.
+func (a *adminConfig) write() error {
+	want := a.servers()
+	cur, err := client.LoadConfig(a.path)
+	if err != nil {
+		cur = &client.Config{}
+	}
+	changed := !slices.Equal(cur.Servers, want)
+	cur.Servers = want
+	if a.insecure {
+		changed = changed || cur.ClientCertificate != ""
+		cur.CertificateAuthority, cur.ClientCertificate, cur.ClientKey = "", "", ""
+	} else if a.needsCredentials(cur) {
+		certPEM, keyPEM, err := a.pki.adminCredentials()
+		if err != nil {
+			return err
+		}
+		cur.CertificateAuthority, cur.ClientCertificate, cur.ClientKey = string(a.pki.CA().Bundle), string(certPEM), string(keyPEM)
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return client.WriteConfig(a.path, cur)
+}
+
+// run rewrites the file whenever the set of masters changes, and checks
+// the certificate hourly.
 func (a *adminConfig) run(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
 	for ctx.Err() == nil {
 		w, err := a.fsm.Hub().Watch(raftfsm.Filter{Kind: "Member"}, a.fsm.View().Revision(), nil)
 		if err != nil {
@@ -58,20 +91,16 @@ func (a *adminConfig) run(ctx context.Context) {
 				select {
 				case <-ctx.Done():
 					return
+				case <-tick.C:
 				case _, ok := <-w.Events():
 					if !ok {
 						return
 					}
-					if err := a.write(); err != nil {
-						a.log.Warn("writing admin.conf", "err", err)
-					}
+				}
+				if err := a.write(); err != nil {
+					a.log.Warn("writing admin.conf", "err", err)
 				}
 			}
 		}()
 	}
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/skiffhq/skiff/raftfsm"
 )
@@ -26,10 +27,19 @@ type ServerConfig struct {
 	Token string
 	// Restore starts a new one-master cluster from a saved snapshot.
 	Restore string
+	// RestoreKeyring is the saved cluster's keyring file: without it the
+	// restored Secrets cannot be decrypted.
+	RestoreKeyring string
 	// NoAgent leaves out the local agent.
 	NoAgent bool
 	// Timing are the Raft timeouts; zero means the defaults.
 	Timing raftfsm.Timing
+	// CertLifetime is how long certificates issued by this master live;
+	// zero means 90 days. Renewal happens at two thirds of it.
+	CertLifetime time.Duration
+	// Insecure serves plain HTTP and plain Raft without authentication,
+	// for measuring what security costs; never for a real cluster.
+	Insecure bool
 	// Version is reported by /version.
 	Version string
 	// Out receives what a person starting the server should read (the

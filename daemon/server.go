@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,13 +14,18 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/skiffhq/skiff/apis/auth"
 	"github.com/skiffhq/skiff/apis/client"
+	"github.com/skiffhq/skiff/apis/pki"
 	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/apis/secretbox"
 	"github.com/skiffhq/skiff/apis/server"
 	"github.com/skiffhq/skiff/apis/skiffv1"
+	"github.com/skiffhq/skiff/apis/storage"
 	"github.com/skiffhq/skiff/raftfsm"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,24 +33,33 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// scheme of the API until the cluster has its PKI.
-const scheme = "http"
-
 // systemNamespaces exist in every cluster.
 var systemNamespaces = []string{"default", "skiff-system"}
 
+// Token files in a master's data dir.
+const (
+	serverTokenFile = "token"
+	workerTokenFile = "worker-token"
+)
+
 // masterProc is one running `skiff server`.
 type masterProc struct {
-	cfg       ServerConfig
-	log       *slog.Logger
-	id        string
-	reg       *resources.Registry
-	node      *raftfsm.Node
-	nodeSet   chan struct{}
-	store     *raftfsm.APIStore
-	initToken *joinToken // set when this run created the cluster
-	restored  atomic.Bool
-	fatal     chan error
+	cfg        ServerConfig
+	log        *slog.Logger
+	id         string
+	scheme     string
+	reg        *resources.Registry
+	pki        *masterPKI
+	node       *raftfsm.Node
+	nodeSet    chan struct{}
+	raw        *raftfsm.APIStore
+	store      storage.Store
+	ops        *clusterOps
+	newTokens  bool // this run created the cluster: make its first tokens
+	tokensMade chan struct{}
+	tokensOnce sync.Once
+	restored   atomic.Bool
+	fatal      chan error
 }
 
 // RunServer runs a master until ctx ends or it fails.
@@ -53,6 +69,9 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	}
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
+	}
+	if cfg.CertLifetime == 0 {
+		cfg.CertLifetime = pki.DefaultCertLifetime
 	}
 	if err := cfg.check(); err != nil {
 		return err
@@ -77,52 +96,117 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err != nil {
 		return fmt.Errorf("server id: %w", err)
 	}
-	m := &masterProc{cfg: cfg, log: cfg.Logger, id: id, reg: resources.Default(), nodeSet: make(chan struct{}), fatal: make(chan error, 1)}
+	m := &masterProc{cfg: cfg, log: cfg.Logger, id: id, scheme: "https", reg: resources.Default(),
+		nodeSet: make(chan struct{}), tokensMade: make(chan struct{}), fatal: make(chan error, 1)}
+	if cfg.Insecure {
+		m.scheme = "http"
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Credentials first: nothing listens before this master can prove
+	// who it is.
+	hosts := hostsOf(cfg.APIAddr, cfg.RaftAddr)
 	bootstrap := !hasState && (cfg.Init || cfg.Restore != "")
-	if bootstrap {
-		tok, err := newJoinToken()
-		if err != nil {
-			return err
+	joining := !hasState && cfg.Join != ""
+	switch {
+	case bootstrap:
+		m.pki, err = initPKI(cfg.DataDir, id, hosts, cfg.CertLifetime)
+		m.newTokens = true
+		if err == nil && cfg.RestoreKeyring != "" {
+			var raw []byte
+			if raw, err = os.ReadFile(cfg.RestoreKeyring); err == nil {
+				err = m.pki.keys.Merge(raw)
+			}
+			if err != nil {
+				err = fmt.Errorf("--restore-keyring: %w", err)
+			}
 		}
-		if err := os.WriteFile(filepath.Join(cfg.DataDir, "token"), []byte(tok.String()+"\n"), 0o600); err != nil {
-			return err
+	case joining:
+		m.pki, err = m.joinCredentials(ctx, hosts)
+	default:
+		m.pki, err = loadPKI(cfg.DataDir, hosts, cfg.CertLifetime)
+		if errors.Is(err, os.ErrNotExist) {
+			err = fmt.Errorf("%w: %v", errNoPKI, err)
 		}
-		m.initToken = &tok
+	}
+	if err != nil {
+		return err
+	}
+	if !m.newTokens {
+		close(m.tokensMade)
 	}
 
-	// Take the API port first: a clash fails before any state is made.
+	// Take the API port before Raft: a clash fails before any state is made.
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("API listen: %w", err)
 	}
 	defer ln.Close()
+	var stream *raftfsm.TLSStream
+	peerServerTLS, peerClientTLS := m.pki.server.PeerTLS(pki.RoleServer)
+	peerHTTP := &http.Client{Timeout: 15 * time.Second}
+	if !cfg.Insecure {
+		ln = tls.NewListener(ln, m.pki.server.ServerTLS(false))
+		stream, err = raftfsm.NewTLSStream(cfg.RaftAddr, peerServerTLS, peerClientTLS)
+		if err != nil {
+			return err
+		}
+		peerHTTP.Transport = &http.Transport{TLSClientConfig: m.pki.server.ClientTLS(), MaxIdleConnsPerHost: 64}
+	}
 
 	fsm := raftfsm.NewFSM(raftfsm.FSMConfig{Registry: m.reg, Logger: cfg.Logger})
-	peers := &raftfsm.HTTPPeers{Client: &http.Client{Timeout: 15 * time.Second}, Scheme: scheme, Registry: m.reg}
-	node, err := raftfsm.NewNode(raftfsm.NodeConfig{
+	nodeCfg := raftfsm.NodeConfig{
 		ID: id, Dir: raftDir, Advertise: cfg.RaftAddr, Bootstrap: bootstrap,
-		FSM: fsm, Peers: peers, Timing: cfg.Timing, Logger: cfg.Logger,
-		LeaderWork: []func(context.Context){m.lead},
-	})
+		FSM: fsm, Peers: &raftfsm.HTTPPeers{Client: peerHTTP, Scheme: m.scheme, Registry: m.reg},
+		Timing: cfg.Timing, Logger: cfg.Logger, LeaderWork: []func(context.Context){m.lead},
+	}
+	if stream != nil {
+		nodeCfg.Stream = stream
+	}
+	node, err := raftfsm.NewNode(nodeCfg)
 	if err != nil {
 		return err
 	}
 	m.node = node
-	m.store = raftfsm.NewAPIStore(node)
+	m.raw = raftfsm.NewAPIStore(node)
+	sealed := secretbox.Wrap(m.raw, m.pki.keys)
+	m.store = sealed
+	var opsTLS *tls.Config
+	if !cfg.Insecure {
+		opsTLS = m.pki.server.ClientTLS()
+	}
+	m.ops = &clusterOps{node: node, pki: m.pki, store: m.store, sealed: sealed, reg: m.reg, scheme: m.scheme, peerTLS: opsTLS, now: time.Now}
+	sealed.Refresh = m.ops.fetchKeyring
 	close(m.nodeSet)
 	defer node.Shutdown()
 
-	api := server.New(server.Config{
-		Store: m.store, Registry: m.reg,
-		Cluster: &clusterOps{node: node, scheme: scheme, now: time.Now},
+	apiCfg := server.Config{
+		Store: m.store, Registry: m.reg, Cluster: m.ops,
 		Ready:   node.ReadIndex,
 		Version: skiffv1.VersionInfo{Version: cfg.Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH},
 		Logger:  cfg.Logger,
-	})
+	}
+	authn := &auth.Authenticator{Users: m.lookupUser}
+	if !cfg.Insecure {
+		apiCfg.Authenticate = authn.Authenticate
+		apiCfg.Authorizer = &auth.Authorizer{Graph: fsmGraph{fsm: fsm}}
+		audit, closeAudit := newAuditLog(filepath.Join(cfg.DataDir, "audit.log"))
+		defer closeAudit()
+		apiCfg.Audit = audit
+	}
+	api := server.New(apiCfg)
+	internal := http.NewServeMux()
+	internal.Handle(keyringPath, keyringHandler(m.pki.keys))
+	internal.Handle("/", raftfsm.PeerHandler(node))
 	mux := http.NewServeMux()
-	mux.Handle("/internal/", raftfsm.PeerHandler(node))
+	if cfg.Insecure {
+		mux.Handle("/internal/", internal)
+	} else {
+		mux.Handle("/internal/", requireRole(authn, auth.RoleServer, internal))
+	}
 	mux.Handle("/", api)
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietTLSLog()}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	defer func() {
@@ -132,15 +216,26 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			httpSrv.Close()
 		}
 	}()
+	if !cfg.Insecure {
+		go m.pki.renewLoop(ctx, id, m.log)
+	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if !hasState && cfg.Join != "" {
-		if err := m.join(ctx); err != nil {
+	if joining {
+		if err := m.becomeVoter(ctx); err != nil {
 			return err
 		}
 	}
-	admin := &adminConfig{path: filepath.Join(cfg.DataDir, "admin.conf"), self: scheme + "://" + cfg.APIAddr, scheme: scheme, fsm: fsm, log: cfg.Logger}
+	// The first tokens are made by the first leader; wait for them so that
+	// they can be printed.
+	select {
+	case <-m.tokensMade:
+	case err := <-m.fatal:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+	admin := &adminConfig{path: filepath.Join(cfg.DataDir, "admin.conf"), self: m.scheme + "://" + cfg.APIAddr,
+		scheme: m.scheme, fsm: fsm, pki: m.pki, insecure: cfg.Insecure, log: cfg.Logger}
 	if err := admin.write(); err != nil {
 		return fmt.Errorf("writing admin.conf: %w", err)
 	}
@@ -158,12 +253,44 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	}
 }
 
+// quietTLSLog drops the http server's per-connection TLS handshake noise
+// (a client with the wrong CA is refused; that is not this master's error).
+func quietTLSLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// requireRole admits only callers of role to h.
+func requireRole(authn *auth.Authenticator, role string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := authn.Authenticate(r)
+		if err != nil || u.Role != role {
+			http.Error(w, "only masters may call this endpoint", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// lookupUser reads a User object from local state.
+func (m *masterProc) lookupUser(_ context.Context, name string) (string, string, bool, error) {
+	o := m.node.FSM().View().Get("User", "", name)
+	if o == nil {
+		return "", "", false, nil
+	}
+	u := o.(*skiffv1.User)
+	return u.Spec.Role, u.Spec.Namespace, true, nil
+}
+
 func (m *masterProc) greet(adminPath string) {
 	out := m.cfg.Out
-	fmt.Fprintf(out, "skiff server %s: API at %s://%s, raft at %s, data in %s\n", m.id, scheme, m.cfg.APIAddr, m.cfg.RaftAddr, m.cfg.DataDir)
+	fmt.Fprintf(out, "skiff server %s: API at %s://%s, raft at %s, data in %s\n", m.id, m.scheme, m.cfg.APIAddr, m.cfg.RaftAddr, m.cfg.DataDir)
+	if m.cfg.Insecure {
+		fmt.Fprintln(out, "INSECURE: plain HTTP, plain Raft, no authentication (--insecure-bench-only)")
+	}
 	fmt.Fprintf(out, "admin config: %s   (export %s=%s)\n", adminPath, client.ConfigEnv, adminPath)
-	if tok, err := os.ReadFile(filepath.Join(m.cfg.DataDir, "token")); err == nil {
-		fmt.Fprintf(out, "server join token: %s   (kept in %s)\n", strings.TrimSpace(string(tok)), filepath.Join(m.cfg.DataDir, "token"))
+	for _, f := range []struct{ file, what string }{{serverTokenFile, "server join token"}, {workerTokenFile, "worker join token"}} {
+		path := filepath.Join(m.cfg.DataDir, f.file)
+		if tok, err := os.ReadFile(path); err == nil {
+			fmt.Fprintf(out, "%s: %s   (kept in %s)\n", f.what, strings.TrimSpace(string(tok)), path)
+		}
 	}
 	if m.cfg.NoAgent {
 		fmt.Fprintln(out, "no local agent (--no-agent): this master stores and serves the cluster state but runs no pods")
@@ -172,39 +299,110 @@ func (m *masterProc) greet(adminPath string) {
 	}
 }
 
-// join asks the cluster to admit this master, retrying while the cluster
-// cannot be reached; a refused token ends it at once.
-func (m *masterProc) join(ctx context.Context) error {
-	target := m.cfg.Join
-	if !strings.Contains(target, "://") {
-		target = scheme + "://" + target
-	}
-	c, err := client.New(&client.Config{Servers: []string{target}}, client.Options{Timeout: 60 * time.Second})
+// joinCredentials is the first step of joining: check the cluster's CA
+// against the token, then trade the token and a CSR for this master's
+// certificate, the CA and the secrets keyring. It retries while the
+// cluster cannot be reached; a refusal ends it at once.
+func (m *masterProc) joinCredentials(ctx context.Context, hosts []string) (*masterPKI, error) {
+	tok, err := pki.ParseToken(m.cfg.Token)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("--token: %w", err)
 	}
-	req := &skiffv1.JoinRequest{Token: m.cfg.Token, ID: m.id, RaftAddress: m.cfg.RaftAddr, APIAddress: m.cfg.APIAddr}
+	target := strings.TrimPrefix(strings.TrimPrefix(m.cfg.Join, "https://"), "http://")
+	csr, keyPEM, err := pki.NewCSR(pki.ServerName(m.id))
+	if err != nil {
+		return nil, err
+	}
+	req := &skiffv1.JoinRequest{Token: tok.String(), Role: skiffv1.RoleServer, Name: m.id, CSR: string(csr),
+		RaftAddress: m.cfg.RaftAddr, APIAddress: m.cfg.APIAddr}
+	var resp *skiffv1.JoinResponse
+	err = retryJoin(ctx, m.cfg.Out, target, func() error {
+		var c *client.Client
+		if m.cfg.Insecure {
+			var err error
+			c, err = client.New(&client.Config{Servers: []string{"http://" + target}}, client.Options{Timeout: 60 * time.Second})
+			if err != nil {
+				return err
+			}
+		} else {
+			ca, err := fetchPinnedCA(ctx, target, tok)
+			if err != nil {
+				return err
+			}
+			if c, err = pinnedClient(target, ca, nil); err != nil {
+				return err
+			}
+		}
+		var err error
+		resp, err = c.Join(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	mp, err := savePKI(m.cfg.DataDir, []byte(resp.CABundle), []byte(resp.CAKey), []byte(resp.Certificate), keyPEM, resp.Keyring, hosts, m.cfg.CertLifetime)
+	if err != nil {
+		return nil, fmt.Errorf("storing the credentials received: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(m.cfg.DataDir, serverTokenFile), []byte(tok.String()+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return mp, nil
+}
+
+// retryJoin calls fn until it succeeds, showing progress; permanent
+// refusals end it.
+func retryJoin(ctx context.Context, out io.Writer, target string, fn func() error) error {
 	for attempt := 1; ; attempt++ {
-		resp, err := c.Join(ctx, req)
+		err := fn()
 		if err == nil {
-			fmt.Fprintf(m.cfg.Out, "joined the cluster through %s (leader %s)\n", m.cfg.Join, resp.Leader)
-			break
+			return nil
 		}
-		var se apierrors.APIStatus
-		if errors.As(err, &se) && se.Status().Code < 500 {
-			return fmt.Errorf("joining through %s: %w", m.cfg.Join, err)
+		if isPermanent(err) {
+			return fmt.Errorf("joining through %s: %w", target, err)
 		}
-		fmt.Fprintf(m.cfg.Out, "joining through %s: attempt %d: %v; retrying\n", m.cfg.Join, attempt, err)
+		fmt.Fprintf(out, "joining through %s: attempt %d: %v; retrying\n", target, attempt, err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)):
 		}
 	}
-	if err := os.WriteFile(filepath.Join(m.cfg.DataDir, "token"), []byte(strings.TrimSpace(m.cfg.Token)+"\n"), 0o600); err != nil {
+}
+
+// becomeVoter is the second step of joining: with its certificate and its
+// Raft transport up, the master asks to be added as a voter, then catches
+// up.
+func (m *masterProc) becomeVoter(ctx context.Context) error {
+	target := strings.TrimPrefix(strings.TrimPrefix(m.cfg.Join, "https://"), "http://")
+	var c *client.Client
+	var err error
+	if m.cfg.Insecure {
+		c, err = client.New(&client.Config{Servers: []string{"http://" + target}}, client.Options{Timeout: 60 * time.Second})
+	} else {
+		cert := tls.Certificate{}
+		certPEM, keyPEM, lerr := pki.LoadKeyPairFiles(m.cfg.DataDir, serverCertName)
+		if lerr != nil {
+			return lerr
+		}
+		if cert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			return err
+		}
+		c, err = pinnedClient(target, m.pki.CA().Cert, &cert)
+	}
+	if err != nil {
 		return err
 	}
-	// Wait to catch up, so that this master serves current state.
+	req := &skiffv1.AddMasterRequest{ID: m.id, RaftAddress: m.cfg.RaftAddr, APIAddress: m.cfg.APIAddr}
+	var resp *skiffv1.AddMasterResponse
+	if err := retryJoin(ctx, m.cfg.Out, target, func() error {
+		var err error
+		resp, err = c.AddMaster(ctx, req)
+		return err
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.cfg.Out, "joined the cluster through %s (leader %s)\n", target, resp.Leader)
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := m.node.ReadIndex(cctx); err != nil {
@@ -215,8 +413,8 @@ func (m *masterProc) join(ctx context.Context) error {
 
 // lead runs each time this master becomes leader: it finishes a pending
 // restore, records this master's addresses, and makes sure the system
-// namespaces and the first join token exist. Later issues add the
-// scheduler and the controllers here.
+// namespaces and, for a new cluster, the first join tokens exist. Later
+// issues add the scheduler and the controllers here.
 func (m *masterProc) lead(ctx context.Context) {
 	<-m.nodeSet
 	if m.cfg.Restore != "" && !m.restored.Load() {
@@ -236,10 +434,32 @@ func (m *masterProc) lead(ctx context.Context) {
 	for _, ns := range systemNamespaces {
 		retry(ctx, m.log, "creating namespace "+ns, func() error { return m.ensureNamespace(ctx, ns) })
 	}
-	if m.initToken != nil {
-		retry(ctx, m.log, "storing the join token", func() error { return m.ensureToken(ctx, *m.initToken) })
+	if m.newTokens {
+		m.tokensOnce.Do(func() {
+			retry(ctx, m.log, "creating the first join tokens", func() error { return m.firstTokens(ctx) })
+			close(m.tokensMade)
+		})
 	}
 	<-ctx.Done()
+}
+
+// firstTokens makes the server and worker tokens printed at init. They
+// never expire (revoke them with `skiff token revoke`).
+func (m *masterProc) firstTokens(ctx context.Context) error {
+	for _, t := range []struct{ role, file string }{{skiffv1.RoleServer, serverTokenFile}, {skiffv1.RoleWorker, workerTokenFile}} {
+		path := filepath.Join(m.cfg.DataDir, t.file)
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		resp, err := m.ops.makeToken(ctx, t.role, 0, "created with the cluster")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(resp.Token+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) {
@@ -270,28 +490,8 @@ func (m *masterProc) ensureNamespace(ctx context.Context, name string) error {
 		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(newUID()), CreationTimestamp: metav1.Now(), Generation: 1},
 		Status:     corev1.NamespaceStatus{Phase: corev1.NamespaceActive},
 	}
-	_, err := m.store.Create(ctx, res, ns)
+	_, err := m.raw.Create(ctx, res, ns)
 	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
-}
-
-// ensureToken stores the hash of the token created with the cluster, once.
-func (m *masterProc) ensureToken(ctx context.Context, tok joinToken) error {
-	res, _ := m.reg.ByKind("JoinToken")
-	if m.node.FSM().View().Get("JoinToken", "", tok.ID()) != nil {
-		m.initToken = nil
-		return nil
-	}
-	obj := &skiffv1.JoinToken{
-		TypeMeta:   metav1.TypeMeta{APIVersion: skiffv1.APIVersion, Kind: "JoinToken"},
-		ObjectMeta: metav1.ObjectMeta{Name: tok.ID(), UID: types.UID(newUID()), CreationTimestamp: metav1.Now(), Generation: 1},
-		Spec:       skiffv1.JoinTokenSpec{Role: skiffv1.RoleServer, SecretHash: tok.hash(), Description: "created with the cluster"},
-	}
-	_, err := m.store.Create(ctx, res, obj)
-	if err == nil || apierrors.IsAlreadyExists(err) {
-		m.initToken = nil
 		return nil
 	}
 	return err

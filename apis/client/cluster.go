@@ -75,3 +75,47 @@ func (r *rawBody) Write(p []byte) (int, error) {
 	*r = append(*r, p...)
 	return len(p), nil
 }
+
+// CABundle fetches the cluster's CA certificates (PEM).
+func (c *Client) CABundle(ctx context.Context) ([]byte, error) {
+	return c.Raw(ctx, "/cluster/v1/ca")
+}
+
+func (c *Client) post(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, request{method: http.MethodPost, path: path, body: body, contentType: "application/json"}, out)
+}
+
+// AddMaster makes the calling master a voter (the second step of a
+// master's join, with its new server certificate).
+func (c *Client) AddMaster(ctx context.Context, req *skiffv1.AddMasterRequest) (*skiffv1.AddMasterResponse, error) {
+	var out skiffv1.AddMasterResponse
+	return &out, c.post(ctx, "/cluster/v1/masters", req, &out)
+}
+
+// Renew certifies a new key for the caller's identity.
+func (c *Client) Renew(ctx context.Context, req *skiffv1.RenewRequest) (*skiffv1.RenewResponse, error) {
+	var out skiffv1.RenewResponse
+	return &out, c.post(ctx, "/cluster/v1/renew", req, &out)
+}
+
+// CreateToken makes a join token.
+func (c *Client) CreateToken(ctx context.Context, req *skiffv1.TokenRequest) (*skiffv1.TokenResponse, error) {
+	var out skiffv1.TokenResponse
+	return &out, c.post(ctx, "/cluster/v1/tokens", req, &out)
+}
+
+// CreateUser records a user and certifies its key.
+func (c *Client) CreateUser(ctx context.Context, req *skiffv1.UserRequest) (*skiffv1.UserResponse, error) {
+	var out skiffv1.UserResponse
+	return &out, c.post(ctx, "/cluster/v1/users", req, &out)
+}
+
+// RotateSecretsKey makes a new secrets key and re-encrypts every Secret.
+func (c *Client) RotateSecretsKey(ctx context.Context) (*skiffv1.RotateKeyResponse, error) {
+	var out skiffv1.RotateKeyResponse
+	return &out, c.post(ctx, "/cluster/v1/secrets/rotate-key", struct{}{}, &out)
+}

@@ -113,6 +113,7 @@ var defaultRegistry = sync.OnceValue(func() *Registry {
 		autoscalingResources(),
 		memberResources(),
 		joinTokenResources(),
+		userResources(),
 	)
 })
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/skiffhq/skiff/apis/auth"
 	"github.com/skiffhq/skiff/apis/resources"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -97,6 +98,10 @@ func notFoundPath(r *http.Request) error {
 		"the server could not find the requested resource "+r.URL.Path, 0, false)
 }
 
+func groupResourceOf(a auth.Attributes) schema.GroupResource {
+	return schema.GroupResource{Group: a.Group, Resource: a.Resource}
+}
+
 func groupResource(res *resources.Resource) schema.GroupResource {
 	return schema.GroupResource{Group: res.Group, Resource: res.Plural}
 }
@@ -109,6 +114,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if t == nil {
+		return
+	}
+	if err := s.authorizeResource(r, t); err != nil {
+		writeError(w, err)
 		return
 	}
 	switch {

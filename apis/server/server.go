@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/skiffhq/skiff/apis/auth"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/skiffv1"
 	"github.com/skiffhq/skiff/apis/storage"
@@ -19,19 +20,6 @@ import (
 
 // MaxBodyBytes bounds a request body: Kubernetes' limit for one object.
 const MaxBodyBytes = 3 << 20
-
-// Cluster is what the cluster endpoints need from the masters. The daemon
-// implements it over the Raft node.
-type Cluster interface {
-	// Members returns every master with its live status.
-	Members(ctx context.Context) ([]skiffv1.MemberStatus, error)
-	// RemoveMember takes a master out of the cluster.
-	RemoveMember(ctx context.Context, id string) error
-	// Snapshot writes a consistent snapshot of the whole state to w.
-	Snapshot(ctx context.Context, w io.Writer) error
-	// Join admits a new master presenting a join token.
-	Join(ctx context.Context, req *skiffv1.JoinRequest) (*skiffv1.JoinResponse, error)
-}
 
 // Config configures the API server.
 type Config struct {
@@ -42,7 +30,14 @@ type Config struct {
 	// Ready reports whether this master can serve (for /readyz).
 	Ready   func(ctx context.Context) error
 	Version skiffv1.VersionInfo
-	Logger  *slog.Logger
+	// Authenticate returns a request's caller; nil turns authentication
+	// off (unit tests, the benchmark's insecure mode).
+	Authenticate func(r *http.Request) (auth.User, error)
+	// Authorizer decides what callers may do; nil allows everything.
+	Authorizer *auth.Authorizer
+	// Audit receives every mutating request; nil drops them.
+	Audit  func(AuditEntry)
+	Logger *slog.Logger
 	// Now and NewUID are replaceable for tests.
 	Now    func() time.Time
 	NewUID func() string
@@ -99,7 +94,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, apierrors.NewInternalError(errPanic))
 		}
 	}()
-	s.mux.ServeHTTP(w, r)
+	if publicPath(r) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	r, ok := s.authenticate(rec, r)
+	if ok {
+		s.mux.ServeHTTP(rec, r)
+	}
+	s.audit(r, rec.code)
 }
 
 var errPanic = &panicError{}

@@ -62,3 +62,6 @@ func parseTypeName(arg string) (typ, name string) {
 	typ, name, _ = strings.Cut(arg, "/")
 	return typ, name
 }
+
+// clientListAll lists everything, in every namespace.
+func clientListAll() client.ListOptions { return client.ListOptions{} }

@@ -55,6 +55,9 @@ func newRootCmd() *cobra.Command {
 		newClusterCmd(g),
 		newSnapshotCmd(g),
 		newVersionCmd(g),
+		newTokenCmd(g),
+		newUserCmd(g),
+		newSecretsCmd(g),
 	)
 	return root
 }

@@ -39,5 +39,9 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.Restore, "restore", "", "start a new one-master cluster from a snapshot saved with `skiff snapshot save`")
 	f.BoolVar(&cfg.NoAgent, "no-agent", false, "do not run the node agent in this process")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	f.DurationVar(&cfg.CertLifetime, "cert-lifetime", 0, "lifetime of the certificates this master issues (default 90 days; renewed at 2/3)")
+	f.StringVar(&cfg.RestoreKeyring, "restore-keyring", "", "with --restore: the old cluster's <data-dir>/keyring.json, so its secrets can be read")
+	f.BoolVar(&cfg.Insecure, "insecure-bench-only", false, "plain HTTP and Raft, no authentication: only to measure what security costs")
+	_ = f.MarkHidden("insecure-bench-only")
 	return cmd
 }

@@ -1,0 +1,267 @@
+// Command skiff-bench measures a 3-master skiff cluster and, for
+// comparison, a 3-member etcd cluster, both on loopback on this machine, and
+// prints one table with the two side by side and the goals skiff has to
+// meet: creates/s and p50/p99 latency at 1, 16 and 128 clients, watch
+// delivery latency, and leader failover time.
+//
+// The two clusters run one after the other, never at once, so that neither
+// takes CPU from the other; the same workload code drives both. Every
+// process the bench starts is killed and every directory it made is removed
+// when it ends, also on error or Ctrl-C.
+//
+//	go run ./cmd/skiff-bench -skiff bin/skiff          (what `make bench` runs)
+//	go run ./cmd/skiff-bench -only skiff -duration 2s -clients 16
+//
+// The table goes to stdout; progress goes to stderr.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	skiffBin  string
+	etcdBin   string
+	duration  time.Duration
+	warmup    time.Duration
+	only      string
+	clients   []int
+	failovers int
+	keep      bool
+}
+
+func main() {
+	cfg := &config{}
+	var clients string
+	flag.StringVar(&cfg.skiffBin, "skiff", "bin/skiff", "skiff binary to run the masters with (`make build` makes bin/skiff)")
+	flag.StringVar(&cfg.etcdBin, "etcd", "etcd", "etcd server binary (Debian's etcd-server)")
+	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "measured time of each create run and of the watch run")
+	flag.DurationVar(&cfg.warmup, "warmup", time.Second, "unmeasured time before each run")
+	flag.StringVar(&cfg.only, "only", "both", "which system to measure: skiff, etcd or both")
+	flag.StringVar(&clients, "clients", "1,16,128", "comma-separated numbers of concurrent clients for the create runs")
+	flag.IntVar(&cfg.failovers, "failovers", 3, "leader kills per system (the table shows the worst)")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directories and logs (their path is printed)")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fail("unexpected arguments: %v", flag.Args())
+	}
+	for _, f := range strings.Split(clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fail("-clients: %q is not a positive number", f)
+		}
+		cfg.clients = append(cfg.clients, n)
+	}
+	switch cfg.only {
+	case "skiff", "etcd", "both":
+	default:
+		fail("-only must be skiff, etcd or both, not %q", cfg.only)
+	}
+	if cfg.duration <= 0 || cfg.warmup < 0 || cfg.failovers < 0 {
+		fail("-duration must be positive, -warmup and -failovers not negative")
+	}
+	os.Exit(run(cfg))
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "skiff-bench: "+format+"\n", args...)
+	os.Exit(2)
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// run measures, prints, and cleans up; it returns the exit code.
+func run(cfg *config) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		// From now on a second Ctrl-C kills the bench at once (the
+		// servers follow through Pdeathsig).
+		stop()
+	}()
+	root, err := os.MkdirTemp("", "skiff-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "skiff-bench:", err)
+		return 1
+	}
+	ps := &procs{}
+	defer func() {
+		ps.killAll()
+		if cfg.keep {
+			progress("kept data and logs in %s", root)
+		} else {
+			os.RemoveAll(root)
+		}
+	}()
+
+	began := time.Now()
+	var sk, et *sysResult
+	if cfg.only != "etcd" {
+		sk = measure(ctx, cfg, "skiff", func(ctx context.Context) (system, error) {
+			return startSkiff(ctx, cfg.skiffBin, root, ps)
+		})
+	}
+	if cfg.only != "skiff" && ctx.Err() == nil {
+		et = measure(ctx, cfg, "etcd", func(ctx context.Context) (system, error) {
+			return startEtcd(ctx, cfg.etcdBin, root, ps)
+		})
+	}
+	failed := false
+	for _, r := range []*sysResult{sk, et} {
+		if r != nil && r.err != nil {
+			failed = true
+			progress("%s: %v", r.name, r.err)
+		}
+	}
+	if failed && ctx.Err() == nil {
+		ps.printTails(30)
+	}
+
+	printHeader(cfg, time.Since(began))
+	printTable(os.Stdout, rows(sk, et, cfg.clients, cfg.failovers))
+	value, _ := storedJSON("c128-127-99999")
+	body, _ := json.Marshal(configMap("c128-127-99999"))
+	printNotes(os.Stdout, cfg, sk, et, len(value), len(body))
+	if ctx.Err() != nil {
+		progress("interrupted")
+		return 130
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// measure starts one system and runs every measurement on it in turn; it
+// stops at the first phase that fails, keeping what was measured before.
+func measure(ctx context.Context, cfg *config, name string, start func(context.Context) (system, error)) *sysResult {
+	r := &sysResult{name: name, ran: true, loads: map[int]*loadResult{}}
+	began := time.Now()
+	defer func() { r.elapsed = time.Since(began) }()
+	phase := func(what string, t0 time.Time) {
+		r.phases = append(r.phases, fmt.Sprintf("%s %s", what, time.Since(t0).Round(100*time.Millisecond)))
+	}
+
+	progress("starting %s (3 members)...", name)
+	t0 := time.Now()
+	sys, err := start(ctx)
+	if sys != nil {
+		defer sys.close()
+	}
+	if err != nil {
+		r.err = fmt.Errorf("starting: %w", err)
+		return r
+	}
+	phase("start", t0)
+
+	for _, c := range cfg.clients {
+		progress("%s %d clients...", name, c)
+		t0 = time.Now()
+		ws, closeWs, err := sys.writers(c)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		l := runLoad(ctx, ws, fmt.Sprintf("c%d", c), cfg.warmup, cfg.duration, nil)
+		closeWs()
+		if ctx.Err() != nil {
+			r.err = ctx.Err()
+			return r
+		}
+		r.loads[c] = &l
+		progress("%s %d clients: %.0f writes/s, p50 %.1f ms, p99 %.1f ms, %d errors", name, c, l.perSec(), ms(l.p(0.5)), ms(l.p(0.99)), l.errors)
+		phase(fmt.Sprintf("%d clients", c), t0)
+	}
+
+	progress("%s watch delivery (%d writers, watcher on a follower)...", name, watchClients)
+	t0 = time.Now()
+	w, err := measureWatch(ctx, sys, cfg.warmup, cfg.duration)
+	if err != nil {
+		r.err = fmt.Errorf("watch: %w", err)
+		return r
+	}
+	r.watch = &w
+	progress("%s watch: p50 %.1f ms, p99 %.1f ms over %d events, %d lost", name, ms(percentile(w.lat, 0.5)), ms(percentile(w.lat, 0.99)), len(w.lat), w.missed)
+	phase("watch", t0)
+
+	if cfg.failovers > 0 {
+		progress("%s leader failover (%d trials)...", name, cfg.failovers)
+		t0 = time.Now()
+		trials, err := measureFailover(ctx, sys, cfg.failovers, func(s string) { progress("%s %s", name, s) })
+		r.failover = trials
+		for i, t := range trials {
+			progress("%s failover trial %d: %.2f s (recovered %v, %d failed writes)", name, i+1, t.took.Seconds(), t.recovered, t.errors.count)
+		}
+		if err != nil {
+			r.err = fmt.Errorf("failover: %w", err)
+			return r
+		}
+		phase("failover", t0)
+	}
+	return r
+}
+
+// printHeader says what machine and what versions the figures are from.
+func printHeader(cfg *config, took time.Duration) {
+	fmt.Println("skiff-bench: 3-master skiff vs 3-member etcd on loopback, measured one after the other on this machine")
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	fmt.Printf("machine: %d CPUs (nproc), %s, linux %s %s, %s\n", runtime.NumCPU(), cpuModel(), strings.TrimSpace(string(kernel)), runtime.GOARCH, runtime.Version())
+	var versions []string
+	if cfg.only != "etcd" {
+		versions = append(versions, "skiff "+skiffVersion(cfg.skiffBin))
+	}
+	if cfg.only != "skiff" {
+		versions = append(versions, etcdVersion(cfg.etcdBin), "client go.etcd.io/etcd/client/v3 "+moduleVersion("go.etcd.io/etcd/client/v3"))
+	}
+	fmt.Printf("versions: %s\n", strings.Join(versions, "; "))
+	fmt.Printf("run: %s per run after %s warm-up, clients %v, %d failover trials per system; took %s\n\n",
+		cfg.duration, cfg.warmup, cfg.clients, cfg.failovers, took.Round(time.Second))
+}
+
+func cpuModel() string {
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func skiffVersion(bin string) string {
+	out, err := exec.Command(bin, "version", "--client").Output()
+	if err != nil {
+		return "unknown"
+	}
+	v := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "Client Version:"))
+	return v
+}
+
+func moduleVersion(path string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == path {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}

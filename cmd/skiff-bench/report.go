@@ -1,0 +1,286 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// sysResult is everything measured on one system; a phase that failed
+// leaves its figures out and says why in err.
+type sysResult struct {
+	name     string
+	ran      bool
+	loads    map[int]*loadResult
+	watch    *watchResult
+	failover []*failoverTrial
+	err      error
+	phases   []string // "start 4.1s", ... for the notes
+	elapsed  time.Duration
+}
+
+// Goals of the issue, for skiff on this 2-core machine.
+const (
+	goalP99At16   = 50 * time.Millisecond
+	goalWatchP99  = 20 * time.Millisecond
+	goalFailover  = 2 * time.Second
+	goalRateAt    = 128 // creates/s at this many clients at least etcd's
+	goalLatencyAt = 16
+)
+
+// row is one line of the table; a nil value was not measured.
+type row struct {
+	figure string
+	goal   string
+	skiff  *float64
+	etcd   *float64
+	format func(float64) string
+	// skiffNote is appended to skiff's cell (errors seen), etcdNote to etcd's.
+	skiffNote, etcdNote string
+}
+
+func fnum(prec int) func(float64) string {
+	return func(v float64) string { return fmt.Sprintf("%.*f", prec, v) }
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func ptr(v float64) *float64 { return &v }
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func errNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d err)", n)
+}
+
+// rows builds the table from both systems' results.
+func rows(sk, et *sysResult, clients []int, trials int) []row {
+	var out []row
+	load := func(r *sysResult, c int) *loadResult {
+		if r == nil || r.loads == nil {
+			return nil
+		}
+		return r.loads[c]
+	}
+	for _, c := range clients {
+		s, e := load(sk, c), load(et, c)
+		r := row{figure: fmt.Sprintf("creates/s @%d", c), format: fnum(0)}
+		if s != nil {
+			r.skiff, r.skiffNote = ptr(s.perSec()), errNote(s.errors)
+		}
+		if e != nil {
+			r.etcd, r.etcdNote = ptr(e.perSec()), errNote(e.errors)
+		}
+		if c == goalRateAt {
+			switch {
+			case r.skiff != nil && r.etcd != nil:
+				r.goal = "≥ etcd: " + met(*r.skiff >= *r.etcd)
+			default:
+				r.goal = "≥ etcd: n/a"
+			}
+		}
+		out = append(out, r)
+	}
+	for _, c := range clients {
+		for _, q := range []float64{0.50, 0.99} {
+			s, e := load(sk, c), load(et, c)
+			r := row{figure: fmt.Sprintf("p%.0f ms @%d", q*100, c), format: fnum(1)}
+			if s != nil && len(s.lat) > 0 {
+				r.skiff = ptr(ms(s.p(q)))
+			}
+			if e != nil && len(e.lat) > 0 {
+				r.etcd = ptr(ms(e.p(q)))
+			}
+			if c == goalLatencyAt && q == 0.99 {
+				r.goal = fmt.Sprintf("< %.0f: ", ms(goalP99At16))
+				if r.skiff != nil {
+					r.goal += met(*r.skiff < ms(goalP99At16))
+				} else {
+					r.goal += "n/a"
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	for _, q := range []float64{0.50, 0.99} {
+		r := row{figure: fmt.Sprintf("watch p%.0f ms", q*100), format: fnum(1)}
+		if sk != nil && sk.watch != nil && len(sk.watch.lat) > 0 {
+			r.skiff = ptr(ms(percentile(sk.watch.lat, q)))
+			r.skiffNote = lostNote(sk.watch.missed)
+		}
+		if et != nil && et.watch != nil && len(et.watch.lat) > 0 {
+			r.etcd = ptr(ms(percentile(et.watch.lat, q)))
+			r.etcdNote = lostNote(et.watch.missed)
+		}
+		if q == 0.99 {
+			r.goal = fmt.Sprintf("< %.0f: ", ms(goalWatchP99))
+			if r.skiff != nil {
+				r.goal += met(*r.skiff < ms(goalWatchP99) && sk.watch.missed == 0)
+			} else {
+				r.goal += "n/a"
+			}
+		}
+		out = append(out, r)
+	}
+	r := row{figure: fmt.Sprintf("failover s (worst of %d)", trials), format: fnum(2)}
+	var skOK bool
+	if sk != nil && len(sk.failover) > 0 {
+		w, ok := worst(sk.failover)
+		r.skiff, skOK = ptr(w.Seconds()), ok
+		if !ok {
+			r.skiffNote = " (no recovery)"
+		}
+	}
+	if et != nil && len(et.failover) > 0 {
+		w, ok := worst(et.failover)
+		r.etcd = ptr(w.Seconds())
+		if !ok {
+			r.etcdNote = " (no recovery)"
+		}
+	}
+	r.goal = fmt.Sprintf("< %.0f: ", goalFailover.Seconds())
+	if r.skiff != nil {
+		r.goal += met(skOK && *r.skiff < goalFailover.Seconds())
+	} else {
+		r.goal += "n/a"
+	}
+	return append(out, r)
+}
+
+func lostNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d lost)", n)
+}
+
+// worst returns the longest trial and whether every trial recovered.
+func worst(trials []*failoverTrial) (time.Duration, bool) {
+	var w time.Duration
+	ok := true
+	for _, t := range trials {
+		w = max(w, t.took)
+		ok = ok && t.recovered
+	}
+	return w, ok
+}
+
+// printTable writes the rows as a Markdown table with aligned columns.
+func printTable(w io.Writer, rs []row) {
+	cells := [][]string{{"figure", "goal", "skiff", "etcd", "skiff/etcd"}}
+	for _, r := range rs {
+		s, e, ratio := "—", "—", "—"
+		if r.skiff != nil {
+			s = r.format(*r.skiff) + r.skiffNote
+		}
+		if r.etcd != nil {
+			e = r.format(*r.etcd) + r.etcdNote
+		}
+		if r.skiff != nil && r.etcd != nil && *r.etcd != 0 {
+			ratio = fmt.Sprintf("%.2f", *r.skiff / *r.etcd)
+		}
+		goal := r.goal
+		if goal == "" {
+			goal = "—"
+		}
+		cells = append(cells, []string{r.figure, goal, s, e, ratio})
+	}
+	widths := make([]int, 5)
+	for _, c := range cells {
+		for i, s := range c {
+			widths[i] = max(widths[i], len([]rune(s)))
+		}
+	}
+	line := func(c []string) {
+		var b strings.Builder
+		b.WriteString("|")
+		for i, s := range c {
+			pad := widths[i] - len([]rune(s))
+			if i >= 2 { // numbers right-aligned
+				fmt.Fprintf(&b, " %s%s |", strings.Repeat(" ", pad), s)
+			} else {
+				fmt.Fprintf(&b, " %s%s |", s, strings.Repeat(" ", pad))
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line(cells[0])
+	sep := make([]string, 5)
+	for i := range sep {
+		sep[i] = strings.Repeat("-", widths[i])
+		if i >= 2 {
+			sep[i] = strings.Repeat("-", widths[i]-1) + ":"
+		}
+	}
+	line(sep)
+	for _, c := range cells[1:] {
+		line(c)
+	}
+}
+
+// printNotes explains how each figure was taken and lists what went wrong.
+func printNotes(w io.Writer, cfg *config, sk, et *sysResult, valueBytes, bodyBytes int) {
+	fmt.Fprintln(w, "\nnotes:")
+	fmt.Fprintf(w, "- creates: C closed-loop clients for %s each after a %s warm-up; a write counts when sent after the warm-up and acknowledged before the end.\n", cfg.duration, cfg.warmup)
+	fmt.Fprintf(w, "  skiff: POST of a ConfigMap (one 1 KiB data value; %d-byte request body) in namespace default through apis/client, client i talking only to master i%%3, so 2/3 of the writes reach a follower and are forwarded to the leader.\n", bodyBytes)
+	fmt.Fprintf(w, "  etcd: Put of the JSON of the same ConfigMap as skiff stores it (uid, resourceVersion, creationTimestamp filled in: %d bytes) under %sNAME with clientv3, client i talking only to member i%%3.\n", valueBytes, etcdPrefix)
+	fmt.Fprintf(w, "- watch: %d writers as above for %s; a watch on a non-leader member; latency = event received - write acknowledged, per object (an event that beat the ack counts as 0).\n", watchClients, cfg.duration)
+	fmt.Fprintf(w, "- failover: one client listing all members (the leader first) writes sequentially, each write with a %s timeout and retried at once; SIGKILL of the leader -> acknowledgement of the first write sent after the kill. The killed member is restarted between trials.\n", failoverWriteTimeout)
+	fmt.Fprintln(w, "- skiff and etcd ran one after the other (never at once) with their default settings: skiff raft heartbeat/election 500 ms; etcd heartbeat 100 ms, election 1000 ms. Both fsync their logs to the same disk. The load generator shares the 2 cores with the servers.")
+	for _, r := range []*sysResult{sk, et} {
+		if r == nil || !r.ran {
+			continue
+		}
+		fmt.Fprintf(w, "- %s phases: %s; total %s.\n", r.name, strings.Join(r.phases, ", "), r.elapsed.Round(100*time.Millisecond))
+		for _, c := range cfg.clients {
+			if l := r.loads[c]; l != nil && l.errors > 0 {
+				fmt.Fprintf(w, "  %d clients: %d failed writes: %s\n", c, l.errors, strings.Join(l.errMsgs, " | "))
+			}
+		}
+		if r.watch != nil {
+			fmt.Fprintf(w, "  watch: %d events matched, %d arrived before the ack, %d never arrived; writers %.0f writes/s", len(r.watch.lat), r.watch.early, r.watch.missed, r.watch.load.perSec())
+			if r.watch.load.errors > 0 {
+				fmt.Fprintf(w, ", %d failed: %s", r.watch.load.errors, strings.Join(r.watch.load.errMsgs, " | "))
+			}
+			fmt.Fprintln(w)
+		}
+		if len(r.failover) > 0 {
+			var ts []string
+			for _, t := range r.failover {
+				s := fmt.Sprintf("%.2fs", t.took.Seconds())
+				if !t.recovered {
+					s = "no recovery in " + s
+				}
+				ts = append(ts, s)
+			}
+			fmt.Fprintf(w, "  failover trials: %s", strings.Join(ts, ", "))
+			var msgs []string
+			n := 0
+			for _, t := range r.failover {
+				n += t.errors.count
+				for _, m := range t.errors.msgs {
+					if !slices.Contains(msgs, m) {
+						msgs = append(msgs, m)
+					}
+				}
+			}
+			if n > 0 {
+				fmt.Fprintf(w, "; %d writes failed meanwhile: %s", n, strings.Join(msgs, " | "))
+			}
+			fmt.Fprintln(w)
+		}
+		if r.err != nil {
+			fmt.Fprintf(w, "  FAILED: %v\n", r.err)
+		}
+	}
+}
