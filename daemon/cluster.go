@@ -447,4 +447,3 @@ func parseUint(s string) (uint64, error) {
 	_, err := fmt.Sscan(s, &v)
 	return v, err
 }
-
