@@ -147,8 +147,6 @@ func (z *Authorizer) node(u User, a Attributes, deny func(string) error) error {
 				return deny("a node may not delete its Node")
 			}
 			return nil
-		case a.Verb == "create" && a.Name == "":
-			return deny("a node may create only its own Node (name it)")
 		}
 		return deny(fmt.Sprintf("a node may change or read only its own Node %q", u.Node))
 	case "pods":

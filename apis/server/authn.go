@@ -127,7 +127,7 @@ func (s *Server) authorize(r *http.Request, a auth.Attributes) error {
 	return nil
 }
 
-func (s *Server) authorizeResource(r *http.Request, t *target) error {
+func (s *Server) authorizeResource(r *http.Request, t *target, name string) error {
 	verb := verbOf(r)
 	if verb == "get" && t.name == "" {
 		verb = "list"
@@ -137,7 +137,7 @@ func (s *Server) authorizeResource(r *http.Request, t *target) error {
 	}
 	return s.authorize(r, auth.Attributes{
 		Verb: verb, Group: t.res.Group, Resource: t.res.Plural, Subresource: t.subresource,
-		Namespace: t.namespace, Name: t.name, Internal: t.res.Internal, Namespaced: t.res.Namespaced,
+		Namespace: t.namespace, Name: name, Internal: t.res.Internal, Namespaced: t.res.Namespaced,
 	})
 }
 

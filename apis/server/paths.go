@@ -116,9 +116,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	if t == nil {
 		return
 	}
-	if err := s.authorizeResource(r, t); err != nil {
-		writeError(w, err)
-		return
+	// A create is authorized once its body names the object.
+	if !(t.name == "" && r.Method == http.MethodPost) {
+		if err := s.authorizeResource(r, t, t.name); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	switch {
 	case t.name == "" && r.Method == http.MethodGet:

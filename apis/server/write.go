@@ -39,6 +39,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, t *target) {
 	if obj.GetName() == "" && obj.GetGenerateName() != "" {
 		obj.SetName(obj.GetGenerateName() + generateNameSuffix())
 	}
+	if err := s.authorizeResource(r, t, obj.GetName()); err != nil {
+		writeError(w, err)
+		return
+	}
 	s.stampCreate(t.res, obj)
 	if t.res.Default != nil {
 		t.res.Default(obj)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -94,7 +95,7 @@ func (m *master) start(extra ...string) {
 	m.t.Cleanup(m.stop)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + m.api + "/readyz")
+		resp, err := insecureHTTP.Get("https://" + m.api + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -138,8 +139,18 @@ func (m *master) stop() {
 	}
 }
 
+// insecureHTTP reaches the public health endpoints before a test has the
+// CA in hand.
+var insecureHTTP = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+// client talks to this master only, as the admin.
 func (m *master) client(t *testing.T) *client.Client {
-	c, err := client.New(&client.Config{Servers: []string{"http://" + m.api}}, client.Options{})
+	cfg, err := client.LoadConfig(filepath.Join(m.dir, "admin.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Servers = []string{"https://" + m.api}
+	c, err := client.New(cfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
