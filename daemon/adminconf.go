@@ -91,6 +91,7 @@ func (a *adminConfig) run(ctx context.Context) {
 				select {
 				case <-ctx.Done():
 					return
+				case <-a.pki.CAChanged():
 				case <-tick.C:
 				case _, ok := <-w.Events():
 					if !ok {

@@ -184,7 +184,7 @@ func (c *clusterOps) Join(ctx context.Context, req *skiffv1.JoinRequest) (*skiff
 		if resp.Keyring, err = c.pki.keys.Marshal(); err != nil {
 			return nil, err
 		}
-		resp.CAKey = string(keyPEM)
+		resp.CAKey, resp.CAChain = string(keyPEM), string(ca.Chain)
 	}
 	for _, o := range c.node.FSM().View().List("Member", "") {
 		resp.APIAddresses = append(resp.APIAddresses, o.(*skiffv1.Member).Spec.APIAddress)

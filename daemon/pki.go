@@ -30,6 +30,8 @@ type masterPKI struct {
 
 	mu     sync.RWMutex
 	ca     *pki.CA
+	// caChanged is closed (and replaced) when the CA is rotated.
+	caChanged chan struct{}
 	server *pki.KeyPair
 	keys   *secretbox.Keyring
 }
@@ -101,11 +103,12 @@ func loadPKI(dir string, hosts []string, lifetime time.Duration) (*masterPKI, er
 }
 
 // savePKI stores the credentials a join brought.
-func savePKI(dir string, bundle, caKey, certPEM, keyPEM, keyring []byte, hosts []string, lifetime time.Duration) (*masterPKI, error) {
+func savePKI(dir string, bundle, caKey, chain, certPEM, keyPEM, keyring []byte, hosts []string, lifetime time.Duration) (*masterPKI, error) {
 	ca, err := pki.ParseCA(bundle, caKey)
 	if err != nil {
 		return nil, err
 	}
+	ca.Chain = chain
 	if err := ca.Save(dir); err != nil {
 		return nil, err
 	}
@@ -121,6 +124,16 @@ func savePKI(dir string, bundle, caKey, certPEM, keyPEM, keyring []byte, hosts [
 		return nil, err
 	}
 	return &masterPKI{dir: dir, lifetime: lifetime, hosts: hosts, ca: ca, server: server, keys: keys}, nil
+}
+
+// CAChanged returns a channel closed at the next CA rotation.
+func (m *masterPKI) CAChanged() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.caChanged == nil {
+		m.caChanged = make(chan struct{})
+	}
+	return m.caChanged
 }
 
 // CA returns the current CA.
@@ -172,6 +185,46 @@ func (m *masterPKI) renewLoop(ctx context.Context, id string, log *slog.Logger) 
 		}
 		log.Info("renewed this master's certificate", "notAfter", m.server.Leaf().NotAfter)
 	}
+}
+
+// adopt switches to a rotated CA (bundle, signing key, cross-signed
+// chain): saved, trusted, and this master's certificate re-issued from it.
+func (m *masterPKI) adopt(id string, bundle, keyPEM, chain []byte) (bool, error) {
+	ca, err := pki.ParseCA(bundle, keyPEM)
+	if err != nil {
+		return false, err
+	}
+	ca.Chain = chain
+	if cur := m.CA(); cur.Cert.Equal(ca.Cert) {
+		return false, nil
+	}
+	if err := ca.Save(m.dir); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	m.ca = ca
+	if m.caChanged != nil {
+		close(m.caChanged)
+	}
+	m.caChanged = make(chan struct{})
+	m.mu.Unlock()
+	return true, m.issueServerCert(id)
+}
+
+// wireCA is how masters hand a rotated CA to each other.
+type wireCA struct {
+	Bundle []byte `json:"bundle"`
+	Key    []byte `json:"key"`
+	Chain  []byte `json:"chain"`
+}
+
+func (m *masterPKI) wire() (*wireCA, error) {
+	ca := m.CA()
+	keyPEM, err := pki.KeyPEM(ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	return &wireCA{Bundle: ca.Bundle, Key: keyPEM, Chain: ca.Chain}, nil
 }
 
 // adminCredentials issues a client certificate for the cluster admin.

@@ -198,6 +198,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	api := server.New(apiCfg)
 	internal := http.NewServeMux()
 	internal.Handle(keyringPath, keyringHandler(m.pki.keys))
+	internal.Handle(caSyncPath, m.caHandler())
 	internal.Handle("/", raftfsm.PeerHandler(node))
 	mux := http.NewServeMux()
 	if cfg.Insecure {
@@ -218,6 +219,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	}()
 	if !cfg.Insecure {
 		go m.pki.renewLoop(ctx, id, m.log)
+		go m.caSyncLoop(ctx)
 	}
 
 	if joining {
@@ -340,7 +342,7 @@ func (m *masterProc) joinCredentials(ctx context.Context, hosts []string) (*mast
 	if err != nil {
 		return nil, err
 	}
-	mp, err := savePKI(m.cfg.DataDir, []byte(resp.CABundle), []byte(resp.CAKey), []byte(resp.Certificate), keyPEM, resp.Keyring, hosts, m.cfg.CertLifetime)
+	mp, err := savePKI(m.cfg.DataDir, []byte(resp.CABundle), []byte(resp.CAKey), []byte(resp.CAChain), []byte(resp.Certificate), keyPEM, resp.Keyring, hosts, m.cfg.CertLifetime)
 	if err != nil {
 		return nil, fmt.Errorf("storing the credentials received: %w", err)
 	}

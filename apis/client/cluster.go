@@ -119,3 +119,9 @@ func (c *Client) RotateSecretsKey(ctx context.Context) (*skiffv1.RotateKeyRespon
 	var out skiffv1.RotateKeyResponse
 	return &out, c.post(ctx, "/cluster/v1/secrets/rotate-key", struct{}{}, &out)
 }
+
+// RotateCA replaces the cluster's root CA (cross-signed, no downtime).
+func (c *Client) RotateCA(ctx context.Context) (*skiffv1.RotateCAResponse, error) {
+	var out skiffv1.RotateCAResponse
+	return &out, c.post(ctx, "/cluster/v1/ca/rotate", struct{}{}, &out)
+}

@@ -33,8 +33,9 @@ const (
 
 // File names of the CA in a data dir.
 const (
-	CACertFile = "ca.crt"
-	CAKeyFile  = "ca.key"
+	CACertFile  = "ca.crt"
+	CAKeyFile   = "ca.key"
+	CAChainFile = "ca-chain.crt"
 )
 
 // ErrCSR wraps every reason a CSR is refused.
@@ -47,6 +48,10 @@ type CA struct {
 	// Bundle is every CA certificate to trust (more than one during a CA
 	// rotation), PEM encoded; Cert comes first.
 	Bundle []byte
+	// Chain is appended to every certificate issued: after a rotation, the
+	// new root cross-signed by the old one, so that hosts which trust only
+	// the old root still accept the new certificates.
+	Chain []byte
 }
 
 // NewCA creates a root CA.
@@ -155,6 +160,9 @@ func (ca *CA) Save(dir string) error {
 	if err := writeFile(filepath.Join(dir, CAKeyFile), keyPEM, 0o600); err != nil {
 		return err
 	}
+	if err := writeFile(filepath.Join(dir, CAChainFile), ca.Chain, 0o644); err != nil {
+		return err
+	}
 	return writeFile(filepath.Join(dir, CACertFile), ca.Bundle, 0o644)
 }
 
@@ -168,7 +176,39 @@ func LoadCA(dir string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseCA(bundle, keyPEM)
+	ca, err := ParseCA(bundle, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := os.ReadFile(filepath.Join(dir, CAChainFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ca.Chain = chain
+	return ca, nil
+}
+
+// Rotate makes a new root CA for the cluster: the new root signs from now
+// on, both roots are trusted, and the new root cross-signed by the old one
+// travels with every new certificate.
+func (ca *CA) Rotate(now time.Time) (*CA, error) {
+	next, err := NewCA("skiff-ca", now)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := *next.Cert
+	tmpl.SerialNumber = serial()
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, ca.Cert, &next.Key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("cross-signing the new CA: %w", err)
+	}
+	cross, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	next.Bundle = append(CertPEM(next.Cert), CertPEM(ca.Cert)...)
+	next.Chain = CertPEM(cross)
+	return next, nil
 }
 
 // ParseCA reads a CA from its bundle (signing certificate first) and key.

@@ -101,7 +101,7 @@ func (ca *CA) Issue(opts IssueOptions) (certPEM, keyPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
+	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), ca.Chain...), keyPEM, nil
 }
 
 // Sign issues a certificate for a CSR. The identity comes from opts, which
@@ -119,7 +119,7 @@ func (ca *CA) Sign(csrPEM []byte, opts IssueOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), ca.Chain...), nil
 }
 
 // ParseCSR reads and checks a CSR: size, signature, and an ECDSA P-256 key.

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"strings"
@@ -138,5 +139,46 @@ func TestTLSTrustsOnlyTheClusterCA(t *testing.T) {
 	mine := pair(other, "server:d")
 	if err := dial(mine); err == nil || !strings.Contains(err.Error(), "not from this cluster's CA") {
 		t.Fatalf("server from another CA: %v", err)
+	}
+}
+
+// After a rotation, a certificate from the new CA is accepted by a host
+// that trusts only the old root (through the cross-signed chain), and an
+// old certificate is accepted by hosts with the new bundle.
+func TestRotationKeepsBothGenerationsTrusted(t *testing.T) {
+	old, _ := NewCA("skiff-ca", time.Now())
+	next, err := old.Rotate(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPEM, _, err := next.Issue(IssueOptions{Identity: Identity{Name: "server:a", Role: RoleServer}, Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPEM, _, _ := old.Issue(IssueOptions{Identity: Identity{Name: "server:b", Role: RoleServer}, Hosts: []string{"127.0.0.1"}})
+	verify := func(certPEM, roots []byte) error {
+		certs, err := ParseCerts(certPEM)
+		if err != nil {
+			return err
+		}
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		_, err = certs[0].Verify(x509.VerifyOptions{Roots: PoolOf(roots), Intermediates: inter})
+		return err
+	}
+	if err := verify(newPEM, old.Bundle); err != nil {
+		t.Fatalf("new certificate against the old root: %v", err)
+	}
+	if err := verify(oldPEM, next.Bundle); err != nil {
+		t.Fatalf("old certificate against the new bundle: %v", err)
+	}
+	if err := verify(newPEM, next.Bundle); err != nil {
+		t.Fatalf("new certificate against the new bundle: %v", err)
+	}
+	tok, _ := NewToken(old.Cert)
+	if tok.PinsCA(next.Cert) {
+		t.Fatal("an old token pins the new CA")
 	}
 }

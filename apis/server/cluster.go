@@ -22,6 +22,7 @@ const (
 	TokensPath    = "/cluster/v1/tokens"
 	UsersPath     = "/cluster/v1/users"
 	RotateKeyPath = "/cluster/v1/secrets/rotate-key"
+	RotateCAPath  = "/cluster/v1/ca/rotate"
 )
 
 // Cluster is what the cluster endpoints need from the masters. The daemon
@@ -47,6 +48,8 @@ type Cluster interface {
 	CreateUser(ctx context.Context, req *skiffv1.UserRequest) (*skiffv1.UserResponse, error)
 	// RotateSecretsKey makes a new secrets key and re-encrypts every secret.
 	RotateSecretsKey(ctx context.Context) (*skiffv1.RotateKeyResponse, error)
+	// RotateCA replaces the root CA, cross-signed so both stay trusted.
+	RotateCA(ctx context.Context) (*skiffv1.RotateCAResponse, error)
 }
 
 // decodeStrict reads a JSON body into v, refusing unknown fields.
@@ -124,6 +127,9 @@ func (s *Server) mountCluster() {
 	}))
 	s.mux.HandleFunc("POST "+UsersPath, handle(func(ctx context.Context, _ auth.User, req *skiffv1.UserRequest) (*skiffv1.UserResponse, error) {
 		return c.CreateUser(ctx, req)
+	}))
+	s.mux.HandleFunc("POST "+RotateCAPath, handle(func(ctx context.Context, _ auth.User, _ *struct{}) (*skiffv1.RotateCAResponse, error) {
+		return c.RotateCA(ctx)
 	}))
 	s.mux.HandleFunc("POST "+RotateKeyPath, handle(func(ctx context.Context, _ auth.User, _ *struct{}) (*skiffv1.RotateKeyResponse, error) {
 		return c.RotateSecretsKey(ctx)

@@ -27,6 +27,7 @@ type JoinResponse struct {
 	// CAKey and Keyring go to masters only: every master can sign
 	// certificates and read secrets.
 	CAKey   string `json:"caKey,omitempty"`
+	CAChain string `json:"caChain,omitempty"`
 	Keyring []byte `json:"keyring,omitempty"`
 	// APIAddresses lists every master's API address.
 	APIAddresses []string `json:"apiAddresses"`
@@ -90,6 +91,15 @@ type UserResponse struct {
 type RotateKeyResponse struct {
 	KeyID       string `json:"keyID"`
 	Reencrypted int    `json:"reencrypted"`
+}
+
+// RotateCAResponse reports a CA rotation.
+type RotateCAResponse struct {
+	// Digest is the new CA's SHA-256, which new join tokens pin.
+	Digest string `json:"digest"`
+	// Masters counts the masters that took the new CA at once; the others
+	// fetch it within a minute.
+	Masters int `json:"masters"`
 }
 
 // VersionInfo is the answer of /version.

@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 		newTokenCmd(g),
 		newUserCmd(g),
 		newSecretsCmd(g),
+		newCACmd(g),
 	)
 	return root
 }

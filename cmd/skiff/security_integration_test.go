@@ -279,6 +279,40 @@ func TestSecurity(t *testing.T) {
 			t.Fatalf("API after renewal: %v", err)
 		}
 	})
+
+	t.Run("CA rotation keeps old and new credentials working", func(t *testing.T) {
+		oldAdmin := filepath.Join(t.TempDir(), "old-admin.conf")
+		if err := os.WriteFile(oldAdmin, []byte(readFile(t, admin)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		oldCA := readFile(t, filepath.Join(m.dir, pki.CACertFile))
+		out := mustCLI(t, admin, "", "ca", "rotate")
+		if !strings.Contains(out, "new cluster CA sha256") {
+			t.Fatalf("ca rotate: %q", out)
+		}
+		if readFile(t, filepath.Join(m.dir, pki.CACertFile)) == oldCA {
+			t.Fatal("ca.crt did not change")
+		}
+		// The old config (old CA, old admin certificate) still works: the
+		// master's new certificate chains to the old root.
+		mustCLI(t, oldAdmin, "", "cluster", "members")
+		waitFor(t, "admin.conf re-issued from the new CA", 5*time.Second, func() error {
+			cfg, err := client.LoadConfig(admin)
+			if err != nil || cfg.CertificateAuthority == oldCA {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		mustCLI(t, admin, "", "cluster", "members")
+		// Tokens of the old CA stop working, new ones work.
+		if _, err := workerJoin(t, m, workerToken, "n5", "node:n5"); err == nil || !strings.Contains(err.Error(), "previous CA") {
+			t.Fatalf("old token after rotation: %v", err)
+		}
+		fresh := strings.TrimSpace(mustCLI(t, admin, "", "token", "create", "--role", "worker"))
+		if _, err := workerJoin(t, m, fresh, "n5", "node:n5"); err != nil {
+			t.Fatalf("new token after rotation: %v", err)
+		}
+	})
 }
 
 func readFile(t *testing.T, path string) string {

@@ -86,3 +86,28 @@ func newSecretsCmd(g *globals) *cobra.Command {
 	})
 	return cmd
 }
+
+func newCACmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "ca", Short: "Manage the cluster's certificate authority"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "rotate",
+		Short: "Replace the root CA; old and new stay trusted (cross-signed) while certificates renew",
+		Long: "Replace the cluster's root CA without downtime: the new root is cross-signed by the old one, both are trusted,\n" +
+			"every master re-issues its certificate from the new root, and nodes take it at their next renewal.\n" +
+			"Join tokens made before the rotation stop working: create new ones.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.RotateCA(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "new cluster CA sha256 %s; %d master(s) switched now, others within a minute\nold join tokens no longer work: create new ones with `skiff token create`\n", resp.Digest, resp.Masters)
+			return nil
+		},
+	})
+	return cmd
+}
