@@ -28,12 +28,12 @@ type masterPKI struct {
 	lifetime time.Duration
 	hosts    []string
 
-	mu     sync.RWMutex
-	ca     *pki.CA
+	mu sync.RWMutex
+	ca *pki.CA
 	// caChanged is closed (and replaced) when the CA is rotated.
 	caChanged chan struct{}
-	server *pki.KeyPair
-	keys   *secretbox.Keyring
+	server    *pki.KeyPair
+	keys      *secretbox.Keyring
 }
 
 // hostsOf returns the hosts a master's certificate is valid for.
