@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,10 +19,13 @@ import (
 )
 
 // etcdCluster is three members of Debian's etcd on loopback, with etcd's
-// default settings (fsync on, heartbeat 100 ms, election 1 s): the
+// default settings (fsync on, heartbeat 100 ms, election 1 s) and, unless
+// insecure, mutual TLS on the client and peer URLs as skiff has: the
 // baseline skiff's store is compared with.
 type etcdCluster struct {
 	members []*etcdMember
+	scheme  string
+	tls     *tls.Config // nil when insecure
 }
 
 type etcdMember struct {
@@ -33,8 +37,9 @@ type etcdMember struct {
 const etcdPrefix = "/registry/configmaps/default/"
 
 // startEtcd starts the three members at once (a new etcd cluster needs all
-// of them to elect a leader) and waits until they agree on one.
-func startEtcd(ctx context.Context, bin, root string, ps *procs) (*etcdCluster, error) {
+// of them to elect a leader) and waits until they agree on one. Like
+// startSkiff it returns the cluster even with an error once it exists.
+func startEtcd(ctx context.Context, bin, root string, insecure bool, ps *procs) (*etcdCluster, error) {
 	path, err := exec.LookPath(bin)
 	if err != nil {
 		return nil, fmt.Errorf("etcd: %w (apt-get install etcd-server)", err)
@@ -43,26 +48,39 @@ func startEtcd(ctx context.Context, bin, root string, ps *procs) (*etcdCluster, 
 	if err != nil {
 		return nil, err
 	}
-	e := &etcdCluster{}
+	e := &etcdCluster{scheme: "http"}
+	var tlsFlags []string
+	if !insecure {
+		p, err := makeEtcdPKI(filepath.Join(root, "etcd-pki"))
+		if err != nil {
+			return e, fmt.Errorf("etcd certificates: %w", err)
+		}
+		e.scheme, e.tls = "https", p.client
+		tlsFlags = []string{
+			"--cert-file", p.certFile, "--key-file", p.keyFile, "--trusted-ca-file", p.caFile, "--client-cert-auth",
+			"--peer-cert-file", p.certFile, "--peer-key-file", p.keyFile, "--peer-trusted-ca-file", p.caFile, "--peer-client-cert-auth",
+		}
+	}
 	var initial []string
 	for i := range 3 {
 		m := &etcdMember{name: fmt.Sprintf("e%d", i+1), dir: filepath.Join(root, fmt.Sprintf("etcd-e%d", i+1)), client: addrs[2*i], peer: addrs[2*i+1]}
 		e.members = append(e.members, m)
-		initial = append(initial, m.name+"=http://"+m.peer)
+		initial = append(initial, m.name+"="+e.scheme+"://"+m.peer)
 	}
 	token := "skiff-bench-" + uuid.NewString()[:8]
 	for _, m := range e.members {
 		if err := os.MkdirAll(m.dir, 0o700); err != nil {
-			return nil, err
+			return e, err
 		}
-		m.p, err = ps.start("etcd "+m.name, filepath.Join(m.dir, "log"), path,
-			"--name", m.name, "--data-dir", filepath.Join(m.dir, "data"),
-			"--listen-client-urls", "http://"+m.client, "--advertise-client-urls", "http://"+m.client,
-			"--listen-peer-urls", "http://"+m.peer, "--initial-advertise-peer-urls", "http://"+m.peer,
+		clientURL, peerURL := e.scheme+"://"+m.client, e.scheme+"://"+m.peer
+		args := append([]string{"--name", m.name, "--data-dir", filepath.Join(m.dir, "data"),
+			"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+			"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
-			"--initial-cluster-token", token, "--logger", "zap", "--log-level", "warn")
+			"--initial-cluster-token", token, "--logger", "zap", "--log-level", "warn"}, tlsFlags...)
+		m.p, err = ps.start("etcd "+m.name, filepath.Join(m.dir, "log"), path, args...)
 		if err != nil {
-			return nil, err
+			return e, err
 		}
 	}
 	return e, e.waitHealthy(ctx)
@@ -78,12 +96,14 @@ func etcdVersion(bin string) string {
 	return "etcd " + strings.TrimSpace(strings.TrimPrefix(line, "etcd Version:"))
 }
 
-func newEtcdClient(endpoints ...string) (*clientv3.Client, error) {
+// newClient returns a clientv3 client of the members at endpoints
+// (host:port), balancing over them.
+func (e *etcdCluster) newClient(endpoints ...string) (*clientv3.Client, error) {
 	var urls []string
 	for _, ep := range endpoints {
-		urls = append(urls, "http://"+ep)
+		urls = append(urls, e.scheme+"://"+ep)
 	}
-	return clientv3.New(clientv3.Config{Endpoints: urls, DialTimeout: 3 * time.Second, Logger: zap.NewNop()})
+	return clientv3.New(clientv3.Config{Endpoints: urls, DialTimeout: 3 * time.Second, TLS: e.tls, Logger: zap.NewNop()})
 }
 
 // status asks every member for its status with a fresh client each time (a
@@ -92,12 +112,12 @@ func newEtcdClient(endpoints ...string) (*clientv3.Client, error) {
 func (e *etcdCluster) status(ctx context.Context) ([]*clientv3.StatusResponse, error) {
 	out := make([]*clientv3.StatusResponse, len(e.members))
 	for i, m := range e.members {
-		c, err := newEtcdClient(m.client)
+		c, err := e.newClient(m.client)
 		if err != nil {
 			return nil, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		out[i], err = c.Status(sctx, "http://"+m.client)
+		out[i], err = c.Status(sctx, e.scheme+"://"+m.client)
 		cancel()
 		c.Close()
 		if err != nil {
@@ -128,7 +148,7 @@ func (e *etcdCluster) waitHealthy(ctx context.Context) error {
 		}
 		for i, m := range e.members {
 			if !m.p.alive() {
-				return fmt.Errorf("etcd %s exited (log: %s)", e.members[i].name, m.p.logPath)
+				return fmt.Errorf("etcd %s exited (its log follows)", e.members[i].name)
 			}
 		}
 		if time.Now().After(deadline) {
@@ -184,7 +204,7 @@ func (e *etcdCluster) writers(n int) ([]writeFunc, func(), error) {
 		}
 	}
 	for _, m := range e.members {
-		c, err := newEtcdClient(m.client)
+		c, err := e.newClient(m.client)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -204,7 +224,7 @@ func (e *etcdCluster) watch(ctx context.Context, onEvent func(string, time.Time)
 	if err != nil {
 		return nil, err
 	}
-	c, err := newEtcdClient(e.members[(li+1)%len(e.members)].client)
+	c, err := e.newClient(e.members[(li+1)%len(e.members)].client)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +261,7 @@ func (e *etcdCluster) seqWriter(first int) (writeFunc, func(), error) {
 	for i := range e.members {
 		eps = append(eps, e.members[(first+i)%len(e.members)].client)
 	}
-	c, err := newEtcdClient(eps...)
+	c, err := e.newClient(eps...)
 	if err != nil {
 		return nil, nil, err
 	}

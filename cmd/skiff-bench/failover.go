@@ -48,6 +48,7 @@ func measureFailover(ctx context.Context, sys system, trials int, progress func(
 		tr, err := failoverOnce(ctx, sys, leader, t)
 		if tr != nil {
 			out = append(out, tr)
+			progress(fmt.Sprintf("failover trial %d/%d: %.2f s (recovered %v, %d writes failed meanwhile)", t, trials, tr.took.Seconds(), tr.recovered, tr.errors.count))
 		}
 		if err != nil {
 			return out, err

@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,7 @@ type config struct {
 	only      string
 	clients   []int
 	failovers int
+	insecure  bool
 	keep      bool
 }
 
@@ -52,6 +54,7 @@ func main() {
 	flag.StringVar(&cfg.only, "only", "both", "which system to measure: skiff, etcd or both")
 	flag.StringVar(&clients, "clients", "1,16,128", "comma-separated numbers of concurrent clients for the create runs")
 	flag.IntVar(&cfg.failovers, "failovers", 3, "leader kills per system (the table shows the worst)")
+	flag.BoolVar(&cfg.insecure, "insecure", false, "plain HTTP for both: skiff with --insecure-bench-only (no TLS, no authentication), etcd without TLS")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directories and logs (their path is printed)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -62,7 +65,9 @@ func main() {
 		if err != nil || n < 1 {
 			fail("-clients: %q is not a positive number", f)
 		}
-		cfg.clients = append(cfg.clients, n)
+		if !slices.Contains(cfg.clients, n) {
+			cfg.clients = append(cfg.clients, n)
+		}
 	}
 	switch cfg.only {
 	case "skiff", "etcd", "both":
@@ -113,12 +118,20 @@ func run(cfg *config) int {
 	var sk, et *sysResult
 	if cfg.only != "etcd" {
 		sk = measure(ctx, cfg, "skiff", func(ctx context.Context) (system, error) {
-			return startSkiff(ctx, cfg.skiffBin, root, ps)
+			s, err := startSkiff(ctx, cfg.skiffBin, root, cfg.insecure, ps)
+			if s == nil { // not a typed nil in the interface
+				return nil, err
+			}
+			return s, err
 		})
 	}
 	if cfg.only != "skiff" && ctx.Err() == nil {
 		et = measure(ctx, cfg, "etcd", func(ctx context.Context) (system, error) {
-			return startEtcd(ctx, cfg.etcdBin, root, ps)
+			e, err := startEtcd(ctx, cfg.etcdBin, root, cfg.insecure, ps)
+			if e == nil {
+				return nil, err
+			}
+			return e, err
 		})
 	}
 	failed := false
@@ -204,9 +217,6 @@ func measure(ctx context.Context, cfg *config, name string, start func(context.C
 		t0 = time.Now()
 		trials, err := measureFailover(ctx, sys, cfg.failovers, func(s string) { progress("%s %s", name, s) })
 		r.failover = trials
-		for i, t := range trials {
-			progress("%s failover trial %d: %.2f s (recovered %v, %d failed writes)", name, i+1, t.took.Seconds(), t.recovered, t.errors.count)
-		}
 		if err != nil {
 			r.err = fmt.Errorf("failover: %w", err)
 			return r

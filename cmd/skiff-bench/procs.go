@@ -101,9 +101,10 @@ func (p *proc) alive() bool {
 	}
 }
 
-// kill sends SIGKILL to the process group and waits until the process is
-// gone. It is what the failover trials do to a leader, and what cleanup does
-// to everything.
+// kill sends SIGKILL and waits until the process is gone. It is what the
+// failover trials do to a leader, and what cleanup does to everything. (The
+// servers start no children of their own; os.Process signals through a
+// pidfd, so a reused PID is never hit.)
 func (p *proc) kill() {
 	p.mu.Lock()
 	cmd, exited := p.cmd, p.exited
@@ -111,7 +112,6 @@ func (p *proc) kill() {
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Process.Kill()
 	select {
 	case <-exited:
@@ -152,7 +152,7 @@ func (ps *procs) printTails(n int) {
 	all := append([]*proc(nil), ps.all...)
 	ps.mu.Unlock()
 	for _, p := range all {
-		fmt.Fprintf(os.Stderr, "--- last %d lines of %s (%s):\n%s\n", n, p.name, p.logPath, p.tail(n))
+		fmt.Fprintf(os.Stderr, "--- last %d lines of the log of %s:\n%s\n", n, p.name, p.tail(n))
 	}
 }
 

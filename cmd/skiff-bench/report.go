@@ -236,6 +236,11 @@ func printNotes(w io.Writer, cfg *config, sk, et *sysResult, valueBytes, bodyByt
 	fmt.Fprintf(w, "  etcd: Put of the JSON of the same ConfigMap as skiff stores it (uid, resourceVersion, creationTimestamp filled in: %d bytes) under %sNAME with clientv3, client i talking only to member i%%3.\n", valueBytes, etcdPrefix)
 	fmt.Fprintf(w, "- watch: %d writers as above for %s; a watch on a non-leader member; latency = event received - write acknowledged, per object (an event that beat the ack counts as 0).\n", watchClients, cfg.duration)
 	fmt.Fprintf(w, "- failover: one client listing all members (the leader first) writes sequentially, each write with a %s timeout and retried at once; SIGKILL of the leader -> acknowledgement of the first write sent after the kill. The killed member is restarted between trials.\n", failoverWriteTimeout)
+	if cfg.insecure {
+		fmt.Fprintln(w, "- security off (-insecure): skiff with --insecure-bench-only (plain HTTP and Raft, no authentication, authorization or audit log), etcd on plain HTTP.")
+	} else {
+		fmt.Fprintln(w, "- security on, as deployed: skiff's mutual TLS 1.3 with its own CA, authentication, RBAC and audit log; etcd with mutual TLS on client and peer URLs (a CA made by the bench). -insecure compares both without.")
+	}
 	fmt.Fprintln(w, "- skiff and etcd ran one after the other (never at once) with their default settings: skiff raft heartbeat/election 500 ms; etcd heartbeat 100 ms, election 1000 ms. Both fsync their logs to the same disk. The load generator shares the 2 cores with the servers.")
 	for _, r := range []*sysResult{sk, et} {
 		if r == nil || !r.ran {

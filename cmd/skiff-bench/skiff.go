@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,10 +22,17 @@ import (
 // skiffCluster is three `skiff server` masters on loopback, each with its own
 // data directory and log, driven only through the HTTP API with apis/client
 // (the path every real client takes, including a follower forwarding a write
-// to the leader).
+// to the leader). By default the masters run as deployed: mutual TLS 1.3,
+// authentication, authorization and the audit log; with insecure they run
+// with --insecure-bench-only (plain HTTP and Raft, no authentication).
 type skiffCluster struct {
-	bin     string
-	masters []*skiffMaster
+	bin      string
+	insecure bool
+	scheme   string
+	masters  []*skiffMaster
+	// tls holds the cluster CA and the admin certificate from master 1's
+	// admin.conf; nil when insecure.
+	tls *tls.Config
 	// tr is shared by all the load's clients: a benchmark that opened a
 	// transport per client would measure connection setup.
 	tr *http.Transport
@@ -34,21 +42,28 @@ type skiffCluster struct {
 
 type skiffMaster struct {
 	dir, api, raft string
+	insecure       bool
 	p              *proc
 }
 
 // args are the master's flags once it has state: a restart needs neither
 // --init nor --join.
 func (m *skiffMaster) args() []string {
-	return []string{"server", "--data-dir", m.dir, "--api-addr", m.api, "--raft-addr", m.raft, "--no-agent"}
+	args := []string{"server", "--data-dir", m.dir, "--api-addr", m.api, "--raft-addr", m.raft, "--no-agent"}
+	if m.insecure {
+		args = append(args, "--insecure-bench-only")
+	}
+	return args
 }
 
 // startupTimeout bounds how long a server may take to become ready.
 const startupTimeout = 30 * time.Second
 
 // startSkiff starts master 1 with --init, then joins masters 2 and 3 with
-// the token master 1 wrote, and waits until the three are healthy.
-func startSkiff(ctx context.Context, bin, root string, ps *procs) (*skiffCluster, error) {
+// the token master 1 wrote, and waits until the three are healthy. Once it
+// has started anything it returns the cluster even with an error, so that
+// the caller's close stops what did start.
+func startSkiff(ctx context.Context, bin, root string, insecure bool, ps *procs) (*skiffCluster, error) {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, err
@@ -60,13 +75,16 @@ func startSkiff(ctx context.Context, bin, root string, ps *procs) (*skiffCluster
 	if err != nil {
 		return nil, err
 	}
-	s := &skiffCluster{bin: bin, tr: newTransport()}
+	s := &skiffCluster{bin: bin, insecure: insecure, scheme: "https"}
+	if insecure {
+		s.scheme = "http"
+	}
 	for i := range 3 {
 		dir := filepath.Join(root, fmt.Sprintf("skiff-m%d", i+1))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
+			return s, err
 		}
-		s.masters = append(s.masters, &skiffMaster{dir: dir, api: addrs[2*i], raft: addrs[2*i+1]})
+		s.masters = append(s.masters, &skiffMaster{dir: dir, api: addrs[2*i], raft: addrs[2*i+1], insecure: insecure})
 	}
 	var token string
 	for i, m := range s.masters {
@@ -78,43 +96,83 @@ func startSkiff(ctx context.Context, bin, root string, ps *procs) (*skiffCluster
 		}
 		m.p, err = ps.start(fmt.Sprintf("skiff master %d", i+1), filepath.Join(m.dir, "log"), bin, args...)
 		if err != nil {
-			return nil, err
+			return s, err
+		}
+		if i == 0 {
+			if err := s.loadAdminConfig(ctx); err != nil {
+				return s, err
+			}
 		}
 		if err := s.waitReady(ctx, i); err != nil {
-			return nil, err
+			return s, err
 		}
 		if i == 0 {
 			raw, err := os.ReadFile(filepath.Join(m.dir, "token"))
 			if err != nil {
-				return nil, fmt.Errorf("reading the join token: %w", err)
+				return s, fmt.Errorf("reading the join token: %w", err)
 			}
 			token = strings.TrimSpace(string(raw))
 		}
 	}
 	s.all, err = client.New(&client.Config{Servers: s.urls(0)}, client.Options{Transport: s.tr, Timeout: 5 * time.Second})
 	if err != nil {
-		return nil, err
+		return s, err
 	}
 	return s, s.waitHealthy(ctx)
+}
+
+// loadAdminConfig waits for master 1's admin.conf (written once the new
+// cluster has its first leader and tokens) and takes the CA and the admin
+// certificate from it.
+func (s *skiffCluster) loadAdminConfig(ctx context.Context) error {
+	m := s.masters[0]
+	path := filepath.Join(m.dir, "admin.conf")
+	deadline := time.Now().Add(startupTimeout)
+	for {
+		cfg, err := client.LoadConfig(path)
+		if err == nil {
+			if s.tls, err = clientTLS(cfg); err != nil {
+				return err
+			}
+			if s.tls == nil && !s.insecure {
+				return fmt.Errorf("%s holds no credentials", path)
+			}
+			s.tr = newTransport(s.tls)
+			return nil
+		}
+		if !m.p.alive() {
+			return errors.New("skiff master 1 exited while starting (its log follows)")
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no usable %s after %s: %v", path, startupTimeout, err)
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // newTransport is an HTTP transport with room for every client of the
 // biggest run to keep its connection: apis/client's own transport keeps
 // 256 idle connections per host but, cloned from the default, at most 100
 // in all.
-func newTransport() *http.Transport {
+func newTransport(tc *tls.Config) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 0 // no overall limit
 	tr.MaxIdleConnsPerHost = 512
 	tr.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSClientConfig = tc
 	return tr
 }
+
+// url returns master i's API URL.
+func (s *skiffCluster) url(i int) string { return s.scheme + "://" + s.masters[i].api }
 
 // urls returns the masters' API URLs starting with master first.
 func (s *skiffCluster) urls(first int) []string {
 	var out []string
 	for i := range s.masters {
-		out = append(out, "http://"+s.masters[(first+i)%len(s.masters)].api)
+		out = append(out, s.url((first+i)%len(s.masters)))
 	}
 	return out
 }
@@ -123,10 +181,10 @@ func (s *skiffCluster) urls(first int) []string {
 // up with the leader), failing early should the process exit.
 func (s *skiffCluster) waitReady(ctx context.Context, i int) error {
 	m := s.masters[i]
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := &http.Client{Transport: s.tr, Timeout: 2 * time.Second}
 	deadline := time.Now().Add(startupTimeout)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.api+"/readyz", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url(i)+"/readyz", nil)
 		resp, err := hc.Do(req)
 		if err == nil {
 			resp.Body.Close()
@@ -135,10 +193,10 @@ func (s *skiffCluster) waitReady(ctx context.Context, i int) error {
 			}
 		}
 		if !m.p.alive() {
-			return fmt.Errorf("skiff master %d exited while starting (log: %s)", i+1, m.p.logPath)
+			return fmt.Errorf("skiff master %d exited while starting (its log follows)", i+1)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("skiff master %d not ready after %s (log: %s)", i+1, startupTimeout, m.p.logPath)
+			return fmt.Errorf("skiff master %d not ready after %s (its log follows)", i+1, startupTimeout)
 		}
 		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
 			return err
@@ -243,7 +301,7 @@ func createWith(c *client.Client) writeFunc {
 func (s *skiffCluster) writers(n int) ([]writeFunc, func(), error) {
 	var clients []*client.Client
 	for i := range s.masters {
-		c, err := client.New(&client.Config{Servers: []string{"http://" + s.masters[i].api}}, client.Options{Transport: s.tr})
+		c, err := client.New(&client.Config{Servers: []string{s.url(i)}}, client.Options{Transport: s.tr})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -265,7 +323,7 @@ func (s *skiffCluster) watch(ctx context.Context, onEvent func(string, time.Time
 		return nil, err
 	}
 	f := (li + 1) % len(s.masters)
-	c, err := client.New(&client.Config{Servers: []string{"http://" + s.masters[f].api}}, client.Options{Transport: s.tr})
+	c, err := client.New(&client.Config{Servers: []string{s.url(f)}}, client.Options{Transport: s.tr})
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +357,7 @@ func (s *skiffCluster) watch(ctx context.Context, onEvent func(string, time.Time
 // seqWriter is one client listing all three masters, first one first: when
 // that master dies, apis/client moves on to the next.
 func (s *skiffCluster) seqWriter(first int) (writeFunc, func(), error) {
-	tr := newTransport()
+	tr := newTransport(s.tls)
 	c, err := client.New(&client.Config{Servers: s.urls(first)}, client.Options{Transport: tr})
 	if err != nil {
 		return nil, nil, err
@@ -324,7 +382,9 @@ func (s *skiffCluster) close() {
 			m.p.kill()
 		}
 	}
-	s.tr.CloseIdleConnections()
+	if s.tr != nil {
+		s.tr.CloseIdleConnections()
+	}
 }
 
 // sleepCtx sleeps for d unless ctx ends first.

@@ -27,8 +27,8 @@ type system interface {
 	watch(ctx context.Context, onEvent func(name string, at time.Time)) (stop func(), err error)
 	// leader returns the index of the member that leads now.
 	leader(ctx context.Context) (int, error)
-	// seqWriter returns a single client that knows every member, with
-	// member first in its list, as a long-lived client would be.
+	// seqWriter returns a single client that knows every member, member
+	// first at the head of its list, as a long-lived client would be.
 	seqWriter(first int) (w writeFunc, closeFn func(), err error)
 	// kill SIGKILLs member i; restart starts it again on its old state.
 	kill(i int)
