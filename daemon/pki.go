@@ -28,8 +28,11 @@ type masterPKI struct {
 	lifetime time.Duration
 	hosts    []string
 
-	mu sync.RWMutex
-	ca *pki.CA
+	// issueMu serializes re-issuing this master's certificate (renewal and
+	// CA rotation may meet).
+	issueMu sync.Mutex
+	mu      sync.RWMutex
+	ca      *pki.CA
 	// caChanged is closed (and replaced) when the CA is rotated.
 	caChanged chan struct{}
 	server    *pki.KeyPair
@@ -144,6 +147,8 @@ func (m *masterPKI) CA() *pki.CA {
 }
 
 func (m *masterPKI) issueServerCert(id string) error {
+	m.issueMu.Lock()
+	defer m.issueMu.Unlock()
 	certPEM, keyPEM, err := m.CA().Issue(pki.IssueOptions{
 		Identity: pki.Identity{Name: pki.ServerName(id), Role: pki.RoleServer},
 		Hosts:    m.hosts, Lifetime: m.lifetime,

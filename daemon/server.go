@@ -59,7 +59,11 @@ type masterProc struct {
 	tokensMade chan struct{}
 	tokensOnce sync.Once
 	restored   atomic.Bool
-	fatal      chan error
+	// ready is set once this master has written its admin.conf and, for a
+	// new cluster, its tokens: /readyz waits for it, so that scripts can
+	// read those files once the master is ready.
+	ready atomic.Bool
+	fatal chan error
 }
 
 // RunServer runs a master until ctx ends or it fails.
@@ -145,14 +149,17 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	defer ln.Close()
 	var stream *raftfsm.TLSStream
 	peerServerTLS, peerClientTLS := m.pki.server.PeerTLS(pki.RoleServer)
-	peerHTTP := &http.Client{Timeout: 15 * time.Second}
+	// Followers forward every write to the leader: keep enough idle
+	// connections that busy clients never wait for a new one.
+	peerTransport := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}
+	peerHTTP := &http.Client{Timeout: 15 * time.Second, Transport: peerTransport}
 	if !cfg.Insecure {
 		ln = tls.NewListener(ln, m.pki.server.ServerTLS(false))
 		stream, err = raftfsm.NewTLSStream(cfg.RaftAddr, peerServerTLS, peerClientTLS)
 		if err != nil {
 			return err
 		}
-		peerHTTP.Transport = &http.Transport{TLSClientConfig: m.pki.server.ClientTLS(), MaxIdleConnsPerHost: 64}
+		peerTransport.TLSClientConfig = m.pki.server.ClientTLS()
 	}
 
 	fsm := raftfsm.NewFSM(raftfsm.FSMConfig{Registry: m.reg, Logger: cfg.Logger})
@@ -183,7 +190,12 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 
 	apiCfg := server.Config{
 		Store: m.store, Registry: m.reg, Cluster: m.ops,
-		Ready:   node.ReadIndex,
+		Ready: func(ctx context.Context) error {
+			if !m.ready.Load() {
+				return errors.New("starting")
+			}
+			return node.ReadIndex(ctx)
+		},
 		Version: skiffv1.VersionInfo{Version: cfg.Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH},
 		Logger:  cfg.Logger,
 	}
@@ -243,6 +255,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	}
 	go admin.run(ctx)
 	m.greet(admin.path)
+	m.ready.Store(true)
 
 	select {
 	case <-ctx.Done():

@@ -127,6 +127,10 @@ func (s *APIStore) apply(ctx context.Context, t MsgType, msg any) ([]storage.Rec
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
+	return s.applyCmd(ctx, cmd)
+}
+
+func (s *APIStore) applyCmd(ctx context.Context, cmd []byte) ([]storage.Record, error) {
 	res, err := s.node.Apply(ctx, cmd)
 	if err != nil {
 		if _, ok := err.(apierrors.APIStatus); ok {
@@ -162,7 +166,7 @@ func (s *APIStore) Create(ctx context.Context, res *resources.Resource, obj apis
 	if err != nil {
 		return nil, err
 	}
-	return one(s.apply(ctx, MsgCreate, CreateMsg{Kind: res.Kind, Object: raw}))
+	return one(s.applyCmd(ctx, EncodeCreate(res.Kind, raw)))
 }
 
 // Update implements storage.Writer.
@@ -171,7 +175,7 @@ func (s *APIStore) Update(ctx context.Context, res *resources.Resource, obj apis
 	if err != nil {
 		return nil, err
 	}
-	return one(s.apply(ctx, MsgUpdate, UpdateMsg{Kind: res.Kind, Object: raw, ResourceVersion: from}))
+	return one(s.applyCmd(ctx, EncodeUpdate(res.Kind, from, raw)))
 }
 
 // Delete implements storage.Writer.

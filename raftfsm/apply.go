@@ -3,6 +3,7 @@ package raftfsm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -40,39 +41,48 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (*Result, error) {
 // may be sent again (no leader, not leader any more, leader unreachable).
 func (n *Node) applyOnce(ctx context.Context, cmd []byte) (res *Result, err error, retry bool) {
 	if n.raft.State() == raft.Leader {
-		f := n.raft.Apply(cmd, applyTimeout)
-		if err := f.Error(); err != nil {
-			switch {
-			case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
-				return nil, err, true
-			case errors.Is(err, raft.ErrLeadershipLost):
-				return nil, ErrUnknownOutcome, false
-			}
-			return nil, err, false
-		}
-		resp, ok := f.Response().(applyResponse)
-		if !ok {
-			return nil, errors.New("raftfsm: command produced no response"), false
-		}
-		return resp.result, resp.err, false
+		res, err := n.leaderOutcome(n.raft.Apply(cmd, applyTimeout))
+		retry := errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrEnqueueTimeout)
+		return res, err, retry
 	}
 	addr, err := n.LeaderAPI()
 	if err != nil {
 		return nil, err, true
 	}
-	res, err = n.peers.Apply(ctx, addr, cmd)
+	index, err := n.forward.apply(ctx, addr, cmd)
 	if err != nil {
 		var unreachable *UnreachableError
-		if errors.As(err, &unreachable) {
+		if errors.As(err, &unreachable) || errors.Is(err, raft.ErrNotLeader) {
 			return nil, err, true
 		}
 		return nil, err, false
 	}
-	// Read-your-writes on this master.
-	if werr := n.WaitApplied(ctx, res.Index); werr != nil {
+	// Read-your-writes on this master; the objects written are then in
+	// this master's own results.
+	if werr := n.WaitApplied(ctx, index); werr != nil {
 		return nil, werr, false
 	}
+	res, ok := n.fsm.ResultAt(index)
+	if !ok {
+		return nil, fmt.Errorf("the write was applied at index %d, but its result is no longer held here; read the object again", index), false
+	}
 	return res, nil, false
+}
+
+// leaderOutcome waits for a command this leader applies. A lost
+// leadership leaves the outcome unknown.
+func (n *Node) leaderOutcome(f raft.ApplyFuture) (*Result, error) {
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, ErrUnknownOutcome
+		}
+		return nil, err
+	}
+	resp, ok := f.Response().(applyResponse)
+	if !ok {
+		return nil, errors.New("raftfsm: command produced no response")
+	}
+	return resp.result, resp.err
 }
 
 // LeaderAPI returns the API address of the current leader.

@@ -1,7 +1,9 @@
 package raftfsm
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -19,6 +21,12 @@ const (
 	// linearizable reads, so that every entry from then on reaches the FSM
 	// (Raft's own no-op and barrier entries never do).
 	MsgNoop MsgType = 5
+	// MsgCreateRaw and MsgUpdateRaw carry the same as MsgCreate and
+	// MsgUpdate framed in binary, the object's JSON last and untouched:
+	// no JSON envelope to validate, escape and scan again on every master.
+	// The API's writes use them.
+	MsgCreateRaw MsgType = 6 // kind, object JSON
+	MsgUpdateRaw MsgType = 7 // kind, resourceVersion, object JSON
 )
 
 func (t MsgType) String() string {
@@ -33,6 +41,10 @@ func (t MsgType) String() string {
 		return "txn"
 	case MsgNoop:
 		return "noop"
+	case MsgCreateRaw:
+		return "create-raw"
+	case MsgUpdateRaw:
+		return "update-raw"
 	}
 	return fmt.Sprintf("msg(%d)", uint8(t))
 }
@@ -84,4 +96,35 @@ func Encode(t MsgType, msg any) ([]byte, error) {
 		return nil, fmt.Errorf("encoding %s command: %w", t, err)
 	}
 	return append([]byte{byte(t)}, body...), nil
+}
+
+// EncodeCreate frames a create: type byte, uvarint kind length, kind, JSON.
+func EncodeCreate(kind string, object []byte) []byte {
+	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(kind)+len(object))
+	out = append(out, byte(MsgCreateRaw))
+	out = binary.AppendUvarint(out, uint64(len(kind)))
+	out = append(out, kind...)
+	return append(out, object...)
+}
+
+// EncodeUpdate frames an update: type byte, kind as in EncodeCreate, then
+// the resourceVersion precondition as a uvarint, then JSON.
+func EncodeUpdate(kind string, rv uint64, object []byte) []byte {
+	out := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(kind)+len(object))
+	out = append(out, byte(MsgUpdateRaw))
+	out = binary.AppendUvarint(out, uint64(len(kind)))
+	out = append(out, kind...)
+	out = binary.AppendUvarint(out, rv)
+	return append(out, object...)
+}
+
+var errBadFrame = errors.New("malformed command frame")
+
+// readKind reads the kind at the start of a raw frame's payload.
+func readKind(p []byte) (string, []byte, error) {
+	n, w := binary.Uvarint(p)
+	if w <= 0 || uint64(len(p)-w) < n {
+		return "", nil, errBadFrame
+	}
+	return string(p[w : w+int(n)]), p[w+int(n):], nil
 }

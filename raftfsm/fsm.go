@@ -34,6 +34,8 @@ func newHandlers() handlers {
 	h.register(MsgDelete, applyDelete)
 	h.register(MsgTxn, applyTxn)
 	h.register(MsgNoop, applyNoop)
+	h.register(MsgCreateRaw, applyCreateRaw)
+	h.register(MsgUpdateRaw, applyUpdateRaw)
 	return h
 }
 
@@ -58,6 +60,44 @@ type FSM struct {
 	mu        sync.Mutex
 	applied   uint64
 	appliedCh chan struct{}
+
+	// results holds what recent entries wrote, by index, so that a
+	// follower which forwarded a write can answer its client from its own
+	// state instead of the leader sending the objects back.
+	resultsMu sync.Mutex
+	results   []resultSlot
+}
+
+// resultRingSize bounds how many recent results are kept.
+const resultRingSize = 1 << 16
+
+type resultSlot struct {
+	index uint64
+	recs  []*record
+}
+
+func (f *FSM) keepResult(index uint64, recs []*record) {
+	f.resultsMu.Lock()
+	if f.results == nil {
+		f.results = make([]resultSlot, resultRingSize)
+	}
+	f.results[index%resultRingSize] = resultSlot{index: index, recs: recs}
+	f.resultsMu.Unlock()
+}
+
+// ResultAt returns the records the entry at index wrote, while it is
+// among the most recent entries.
+func (f *FSM) ResultAt(index uint64) (*Result, bool) {
+	f.resultsMu.Lock()
+	defer f.resultsMu.Unlock()
+	if f.results == nil {
+		return nil, false
+	}
+	slot := f.results[index%resultRingSize]
+	if slot.index != index {
+		return nil, false
+	}
+	return &Result{Index: index, Records: slot.recs}, true
 }
 
 // FSMConfig configures an FSM.
@@ -134,6 +174,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		}
 		res, evs := f.applyOne(store, l)
 		out[i] = res
+		if res.err == nil && res.result != nil {
+			f.keepResult(l.Index, res.result.Records)
+		}
 		events = append(events, evs...)
 	}
 	f.hub.Publish(events)

@@ -3,6 +3,7 @@ package raftfsm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,18 +34,50 @@ const maxCommandBytes = 8 << 20
 // no longer leads; the sender retries with the new leader.
 const statusNotLeader = http.StatusMisdirectedRequest
 
-type wireObject struct {
-	Kind   string          `json:"kind"`
-	Object json.RawMessage `json:"object"`
-}
-
-type wireResult struct {
-	Index   uint64       `json:"index"`
-	Objects []wireObject `json:"objects"`
-}
-
 type wireIndex struct {
 	Index uint64 `json:"index"`
+}
+
+type wireOutcome struct {
+	Index uint64         `json:"index,omitempty"`
+	Error *metav1.Status `json:"error,omitempty"`
+}
+
+type wireBatch struct {
+	Results []wireOutcome `json:"results"`
+}
+
+// maxBatchBytes bounds a forwarded batch.
+const maxBatchBytes = 64 << 20
+
+// joinBatch frames commands: each as a uvarint length, then its bytes.
+func joinBatch(cmds [][]byte) []byte {
+	size := 0
+	for _, c := range cmds {
+		size += binary.MaxVarintLen64 + len(c)
+	}
+	out := make([]byte, 0, size)
+	for _, c := range cmds {
+		out = binary.AppendUvarint(out, uint64(len(c)))
+		out = append(out, c...)
+	}
+	return out
+}
+
+func splitBatch(body []byte) ([][]byte, error) {
+	var cmds [][]byte
+	for len(body) > 0 {
+		n, w := binary.Uvarint(body)
+		if w <= 0 || uint64(len(body)-w) < n || n > maxCommandBytes {
+			return nil, errBadFrame
+		}
+		cmds = append(cmds, body[w:w+int(n)])
+		body = body[w+int(n):]
+	}
+	if len(cmds) == 0 {
+		return nil, errors.New("empty batch")
+	}
+	return cmds, nil
 }
 
 // PeerHandler serves the master-to-master endpoints of n.
@@ -55,19 +88,42 @@ func PeerHandler(n *Node) http.Handler {
 			http.Error(w, "not the leader", statusNotLeader)
 			return
 		}
-		cmd, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandBytes))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatchBytes))
 		if err != nil {
 			writePeerError(w, apierrors.NewRequestEntityTooLargeError(err.Error()))
 			return
 		}
-		res, err := n.Apply(r.Context(), cmd)
+		cmds, err := splitBatch(body)
 		if err != nil {
-			writePeerError(w, err)
+			writePeerError(w, apierrors.NewBadRequest(err.Error()))
 			return
 		}
-		out := wireResult{Index: res.Index}
-		for _, rec := range res.Records {
-			out.Objects = append(out.Objects, wireObject{Kind: rec.kind, Object: rec.JSON()})
+		// Enqueue every command before waiting for any, so that Raft
+		// writes them as one batch.
+		futures := make([]raft.ApplyFuture, len(cmds))
+		for i, cmd := range cmds {
+			futures[i] = n.raft.Apply(cmd, applyTimeout)
+		}
+		out := wireBatch{Results: make([]wireOutcome, len(cmds))}
+		notLeader := 0
+		for i, f := range futures {
+			res, err := n.leaderOutcome(f)
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrEnqueueTimeout) {
+				// Not applied: the sender may send it again.
+				notLeader++
+				out.Results[i].Error = &metav1.Status{Code: statusNotLeader, Message: err.Error()}
+				continue
+			}
+			if err != nil {
+				st := statusOfErr(err)
+				out.Results[i].Error = &st
+				continue
+			}
+			out.Results[i].Index = res.Index
+		}
+		if notLeader == len(cmds) {
+			http.Error(w, "not the leader", statusNotLeader)
+			return
 		}
 		writeJSON(w, out)
 	})
@@ -98,12 +154,16 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writePeerError(w http.ResponseWriter, err error) {
+func statusOfErr(err error) metav1.Status {
 	var se apierrors.APIStatus
 	if !errors.As(err, &se) {
 		se = apierrors.NewInternalError(err)
 	}
-	st := se.Status()
+	return se.Status()
+}
+
+func writePeerError(w http.ResponseWriter, err error) {
+	st := statusOfErr(err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(int(st.Code))
 	_ = json.NewEncoder(w).Encode(st)
@@ -155,26 +215,27 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// Apply implements Peers.
-func (p *HTTPPeers) Apply(ctx context.Context, addr string, cmd []byte) (*Result, error) {
-	var out wireResult
-	if err := p.do(ctx, http.MethodPost, addr, PeerApplyPath, cmd, &out); err != nil {
+// ApplyBatch implements Peers.
+func (p *HTTPPeers) ApplyBatch(ctx context.Context, addr string, cmds [][]byte) ([]Outcome, error) {
+	var out wireBatch
+	if err := p.do(ctx, http.MethodPost, addr, PeerApplyPath, joinBatch(cmds), &out); err != nil {
 		return nil, err
 	}
-	res := &Result{Index: out.Index}
-	for _, wo := range out.Objects {
-		r, ok := p.Registry.ByKind(wo.Kind)
-		if !ok {
-			return nil, fmt.Errorf("leader returned unknown kind %q", wo.Kind)
-		}
-		obj := r.New()
-		if err := json.Unmarshal(wo.Object, obj); err != nil {
-			return nil, err
-		}
-		obj.GetObjectKind().SetGroupVersionKind(r.GVK())
-		res.Records = append(res.Records, newRecord(wo.Kind, obj))
+	if len(out.Results) != len(cmds) {
+		return nil, fmt.Errorf("master %s answered %d results for %d commands", addr, len(out.Results), len(cmds))
 	}
-	return res, nil
+	outcomes := make([]Outcome, len(cmds))
+	for i, r := range out.Results {
+		outcomes[i].Index = r.Index
+		if r.Error != nil {
+			if r.Error.Code == statusNotLeader {
+				outcomes[i].Err = raft.ErrNotLeader
+			} else {
+				outcomes[i].Err = &apierrors.StatusError{ErrStatus: *r.Error}
+			}
+		}
+	}
+	return outcomes, nil
 }
 
 // ReadIndex implements Peers.

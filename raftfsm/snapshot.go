@@ -138,7 +138,10 @@ func ReadSnapshot(r io.Reader, reg *resources.Registry, store *Store) (uint64, e
 			return 0, fmt.Errorf("%w: %s %d: %v", ErrBadSnapshot, e.Kind, count+1, err)
 		}
 		obj.GetObjectKind().SetGroupVersionKind(res.GVK())
-		if err := txn.Insert(e.Kind, newRecord(e.Kind, obj)); err != nil {
+		// The line already is the object's encoding: keep it.
+		rec := newRecord(e.Kind, obj)
+		rec.once.Do(func() { rec.raw = e.Object })
+		if err := txn.Insert(e.Kind, rec); err != nil {
 			return 0, fmt.Errorf("%w: %s %s/%s: %v", ErrBadSnapshot, e.Kind, obj.GetNamespace(), obj.GetName(), err)
 		}
 		count++

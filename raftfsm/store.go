@@ -1,6 +1,7 @@
 package raftfsm
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -24,9 +25,37 @@ type record struct {
 	obj  apis.Object
 	once sync.Once
 	raw  []byte
+	// src, when set, is the object's JSON as the command carried it,
+	// without resourceVersion; rv is spliced in instead of encoding the
+	// object again.
+	src []byte
+	rv  string
 }
 
 func newRecord(kind string, obj apis.Object) *record { return &record{kind: kind, obj: obj} }
+
+var metadataKey = []byte(`"metadata":{`)
+
+// spliceResourceVersion inserts "resourceVersion":rv at the start of the
+// top-level metadata object. In JSON that encoding/json wrote for a typed
+// object, the first `"metadata":{` is that object (apiVersion and kind
+// come before it, and quotes inside strings are escaped).
+func spliceResourceVersion(src []byte, rv string) ([]byte, bool) {
+	i := bytes.Index(src, metadataKey)
+	if i < 0 {
+		return nil, false
+	}
+	at := i + len(metadataKey)
+	out := make([]byte, 0, len(src)+len(rv)+24)
+	out = append(out, src[:at]...)
+	out = append(out, `"resourceVersion":"`...)
+	out = append(out, rv...)
+	out = append(out, '"')
+	if at < len(src) && src[at] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, src[at:]...), true
+}
 
 // Object returns the stored object. Callers must not modify it.
 func (r *record) Object() apis.Object { return r.obj }
@@ -37,6 +66,12 @@ func (r *record) Kind() string { return r.kind }
 // JSON returns the object's JSON encoding.
 func (r *record) JSON() []byte {
 	r.once.Do(func() {
+		if r.src != nil {
+			if raw, ok := spliceResourceVersion(r.src, r.rv); ok {
+				r.raw = raw
+				return
+			}
+		}
 		raw, err := json.Marshal(r.obj)
 		if err != nil {
 			// Objects decoded from JSON always encode back; anything

@@ -30,17 +30,32 @@ func (t *writeTxn) resource(kind string) (*resources.Resource, error) {
 	return res, nil
 }
 
-func (t *writeTxn) decode(kind string, raw json.RawMessage) (*resources.Resource, apis.Object, error) {
-	res, err := t.resource(kind)
+// decode decodes a command's object. reusable says its JSON can serve as
+// the record's encoding (with resourceVersion spliced in): it names its own
+// kind and has no resourceVersion yet.
+func (t *writeTxn) decode(kind string, raw json.RawMessage) (res *resources.Resource, obj apis.Object, reusable bool, err error) {
+	res, err = t.resource(kind)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	obj := res.New()
+	obj = res.New()
 	if err := json.Unmarshal(raw, obj); err != nil {
-		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("decoding %s: %v", kind, err))
+		return nil, nil, false, apierrors.NewBadRequest(fmt.Sprintf("decoding %s: %v", kind, err))
 	}
+	reusable = obj.GetObjectKind().GroupVersionKind() == res.GVK() && obj.GetResourceVersion() == ""
 	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
-	return res, obj, nil
+	return res, obj, reusable, nil
+}
+
+// newRecordAt makes the record of obj written at this entry.
+func (t *writeTxn) newRecordAt(kind string, obj apis.Object, raw []byte, reusable bool) *record {
+	rv := strconv.FormatUint(t.index, 10)
+	obj.SetResourceVersion(rv)
+	rec := newRecord(kind, obj)
+	if reusable {
+		rec.src, rec.rv = raw, rv
+	}
+	return rec
 }
 
 func groupResource(res *resources.Resource) schema.GroupResource {
@@ -72,7 +87,7 @@ func (t *writeTxn) checkNamespace(res *resources.Resource, namespace string) err
 }
 
 func (t *writeTxn) create(kind string, raw json.RawMessage) (*record, error) {
-	res, obj, err := t.decode(kind, raw)
+	res, obj, reusable, err := t.decode(kind, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +97,7 @@ func (t *writeTxn) create(kind string, raw json.RawMessage) (*record, error) {
 	if t.get(kind, obj.GetNamespace(), obj.GetName()) != nil {
 		return nil, apierrors.NewAlreadyExists(groupResource(res), obj.GetName())
 	}
-	obj.SetResourceVersion(strconv.FormatUint(t.index, 10))
-	rec := newRecord(kind, obj)
+	rec := t.newRecordAt(kind, obj, raw, reusable)
 	if err := t.txn.Insert(kind, rec); err != nil {
 		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(), err)
 	}
@@ -92,7 +106,7 @@ func (t *writeTxn) create(kind string, raw json.RawMessage) (*record, error) {
 }
 
 func (t *writeTxn) update(kind string, raw json.RawMessage, precondition uint64) (*record, error) {
-	res, obj, err := t.decode(kind, raw)
+	res, obj, reusable, err := t.decode(kind, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +123,7 @@ func (t *writeTxn) update(kind string, raw json.RawMessage, precondition uint64)
 		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(),
 			fmt.Errorf("uid %s does not match the stored object's %s", uid, cur.obj.GetUID()))
 	}
-	obj.SetResourceVersion(strconv.FormatUint(t.index, 10))
-	rec := newRecord(kind, obj)
+	rec := t.newRecordAt(kind, obj, raw, reusable)
 	if err := t.txn.Insert(kind, rec); err != nil {
 		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(), err)
 	}

@@ -70,7 +70,7 @@ func New(cfg *Config, opts Options) (*Client, error) {
 	rt := opts.Transport
 	if rt == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 256
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 256
 		tr.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		if cfg.CertificateAuthority != "" || cfg.ClientCertificate != "" {
 			tc, err := tlsConfig(cfg)

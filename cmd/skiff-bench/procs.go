@@ -112,6 +112,15 @@ func (p *proc) kill() {
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
+	// With profiling on, stop gently first so the profile is written.
+	if os.Getenv("SKIFF_BENCH_PROFILE") != "" {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
 	_ = cmd.Process.Kill()
 	select {
 	case <-exited:

@@ -53,6 +53,10 @@ func (m *skiffMaster) args() []string {
 	if m.insecure {
 		args = append(args, "--insecure-bench-only")
 	}
+	// SKIFF_BENCH_PROFILE=1 (with -keep) leaves a CPU profile per master.
+	if os.Getenv("SKIFF_BENCH_PROFILE") != "" {
+		args = append(args, "--cpu-profile", filepath.Join(m.dir, "cpu.prof"))
+	}
 	return args
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"runtime/pprof"
 
 	"github.com/skiffhq/skiff/daemon"
 	"github.com/spf13/cobra"
@@ -11,6 +12,7 @@ import (
 func newServerCmd() *cobra.Command {
 	cfg := daemon.ServerConfig{}
 	var verbose bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a master: the Raft-replicated store, the API, and (on the leader) the cluster's loops",
@@ -26,6 +28,16 @@ func newServerCmd() *cobra.Command {
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			cfg.Out = os.Stdout
 			cfg.Version = version
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return daemon.RunServer(cmd.Context(), cfg)
 		},
 	}
@@ -43,5 +55,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.RestoreKeyring, "restore-keyring", "", "with --restore: the old cluster's <data-dir>/keyring.json, so its secrets can be read")
 	f.BoolVar(&cfg.Insecure, "insecure-bench-only", false, "plain HTTP and Raft, no authentication: only to measure what security costs")
 	_ = f.MarkHidden("insecure-bench-only")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile to this file until the server stops")
+	_ = f.MarkHidden("cpu-profile")
 	return cmd
 }
