@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
 	"github.com/skiffhq/skiff/apis/resources"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -159,29 +160,91 @@ func (f *FSM) setApplied(index uint64) {
 // Apply implements raft.FSM.
 func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
-// ApplyBatch implements raft.BatchingFSM: each entry is its own memdb
-// transaction (so a failing one changes nothing), events are published once
-// for the whole batch.
+// ApplyBatch implements raft.BatchingFSM. Consecutive single-object
+// commands share one memdb transaction (one commit per batch instead of
+// per entry); a command that fails does so before it writes anything, so
+// it leaves the shared transaction as it was. Transactions of several
+// operations, which can fail half-way, get a transaction of their own.
+// Events are published once for the whole batch.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	store := f.store.Load()
-	var events []Event
+	entryEvents := make([][]Event, len(logs))
+	var group *memdb.Txn
+	var grouped []int // entries applied in group
 	var last uint64
+	commitGroup := func() {
+		if group != nil {
+			group.Commit()
+			group, grouped = nil, nil
+		}
+	}
 	for i, l := range logs {
 		last = l.Index
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		res, evs := f.applyOne(store, l)
-		out[i] = res
-		if res.err == nil && res.result != nil {
-			f.keepResult(l.Index, res.result.Records)
+		if len(l.Data) == 0 || !groupable(MsgType(l.Data[0])) {
+			commitGroup()
+			res, evs := f.applyOne(store, l)
+			out[i], entryEvents[i] = res, evs
+			continue
 		}
+		if group == nil {
+			group = store.db.Txn(true)
+		}
+		res, evs, broke := f.applyInGroup(group, l)
+		if broke {
+			// Never expected: a command failed after writing. Throw the
+			// shared transaction away and apply the group one by one.
+			group.Abort()
+			group = nil
+			for _, j := range grouped {
+				out[j], entryEvents[j] = f.applyOne(store, logs[j])
+			}
+			grouped = nil
+			res, evs = f.applyOne(store, l)
+			out[i], entryEvents[i] = res, evs
+			continue
+		}
+		out[i], entryEvents[i] = res, evs
+		grouped = append(grouped, i)
+	}
+	commitGroup()
+	var events []Event
+	for i, evs := range entryEvents {
 		events = append(events, evs...)
+		if res, ok := out[i].(applyResponse); ok && res.err == nil && res.result != nil {
+			f.keepResult(logs[i].Index, res.result.Records)
+		}
 	}
 	f.hub.Publish(events)
 	f.setApplied(last)
 	return out
+}
+
+// groupable: commands that write one object (or none) and fail, if at
+// all, before writing.
+func groupable(t MsgType) bool {
+	switch t {
+	case MsgCreate, MsgUpdate, MsgCreateRaw, MsgUpdateRaw, MsgNoop:
+		return true
+	}
+	return false
+}
+
+func (f *FSM) applyInGroup(group *memdb.Txn, l *raft.Log) (applyResponse, []Event, bool) {
+	t := MsgType(l.Data[0])
+	h := f.handlers[t]
+	tx := &writeTxn{txn: group, reg: f.reg, index: l.Index}
+	recs, err := h(tx, l.Data[1:])
+	if err == nil {
+		err = tx.setRevision()
+	}
+	if err != nil {
+		return applyResponse{err: err}, nil, tx.mutated
+	}
+	return applyResponse{result: &Result{Index: l.Index, Records: recs}}, tx.events, false
 }
 
 func (f *FSM) applyOne(store *Store, l *raft.Log) (applyResponse, []Event) {

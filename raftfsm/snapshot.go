@@ -134,7 +134,7 @@ func ReadSnapshot(r io.Reader, reg *resources.Registry, store *Store) (uint64, e
 			return 0, fmt.Errorf("%w: object %d has kind %q, which this skiff does not serve", ErrBadSnapshot, count+1, e.Kind)
 		}
 		obj := res.New()
-		if err := json.Unmarshal(e.Object, obj); err != nil {
+		if err := fastJSON.Unmarshal(e.Object, obj); err != nil {
 			return 0, fmt.Errorf("%w: %s %d: %v", ErrBadSnapshot, e.Kind, count+1, err)
 		}
 		obj.GetObjectKind().SetGroupVersionKind(res.GVK())

@@ -6,12 +6,19 @@ import (
 	"strconv"
 
 	"github.com/hashicorp/go-memdb"
+	jsoniter "github.com/json-iterator/go"
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/resources"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
+
+// fastJSON decodes commands: every master decodes every object written,
+// and json-iterator (already how Kubernetes' own code paths decode) does it
+// about three times faster than encoding/json, with the same results for
+// the JSON encoding/json wrote.
+var fastJSON = jsoniter.ConfigCompatibleWithStandardLibrary
 
 // writeTxn is one log entry's write to the store. Handlers only call its
 // methods; it collects the watch events the entry causes.
@@ -20,6 +27,9 @@ type writeTxn struct {
 	reg    *resources.Registry
 	index  uint64
 	events []Event
+	// mutated says the entry changed the transaction; an entry that fails
+	// after that needs the transaction thrown away.
+	mutated bool
 }
 
 func (t *writeTxn) resource(kind string) (*resources.Resource, error) {
@@ -39,7 +49,7 @@ func (t *writeTxn) decode(kind string, raw json.RawMessage) (res *resources.Reso
 		return nil, nil, false, err
 	}
 	obj = res.New()
-	if err := json.Unmarshal(raw, obj); err != nil {
+	if err := fastJSON.Unmarshal(raw, obj); err != nil {
 		return nil, nil, false, apierrors.NewBadRequest(fmt.Sprintf("decoding %s: %v", kind, err))
 	}
 	reusable = obj.GetObjectKind().GroupVersionKind() == res.GVK() && obj.GetResourceVersion() == ""
@@ -98,6 +108,7 @@ func (t *writeTxn) create(kind string, raw json.RawMessage) (*record, error) {
 		return nil, apierrors.NewAlreadyExists(groupResource(res), obj.GetName())
 	}
 	rec := t.newRecordAt(kind, obj, raw, reusable)
+	t.mutated = true
 	if err := t.txn.Insert(kind, rec); err != nil {
 		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(), err)
 	}
@@ -124,6 +135,7 @@ func (t *writeTxn) update(kind string, raw json.RawMessage, precondition uint64)
 			fmt.Errorf("uid %s does not match the stored object's %s", uid, cur.obj.GetUID()))
 	}
 	rec := t.newRecordAt(kind, obj, raw, reusable)
+	t.mutated = true
 	if err := t.txn.Insert(kind, rec); err != nil {
 		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(), err)
 	}
@@ -157,6 +169,7 @@ func (t *writeTxn) delete(m *DeleteMsg) (*record, error) {
 // remove deletes a record and records a DELETED event whose object carries
 // the deletion's resourceVersion, as Kubernetes' watch does.
 func (t *writeTxn) remove(cur *record) (*record, error) {
+	t.mutated = true
 	if err := t.txn.Delete(cur.kind, cur); err != nil {
 		return nil, err
 	}

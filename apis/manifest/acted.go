@@ -2,8 +2,10 @@ package manifest
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/skiffhq/skiff/apis/resources"
 )
@@ -92,4 +94,80 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+var allActedCache sync.Map // *resources.Resource -> bool
+
+// allActed reports whether skiff acts on every field res's type has, so that
+// no manifest of the kind can draw a warning and decoding may skip looking.
+func allActed(res *resources.Resource) bool {
+	if v, ok := allActedCache.Load(res); ok {
+		return v.(bool)
+	}
+	acted := make([]string, 0, len(res.Acted))
+	for _, a := range res.Acted {
+		acted = append(acted, strings.TrimSuffix(a, ".*"))
+	}
+	t := reflect.TypeOf(res.New())
+	all := typeCovered(t, "", acted, 0)
+	allActedCache.Store(res, all)
+	return all
+}
+
+// typeCovered walks the JSON fields of t (a struct, or a pointer to one)
+// and reports whether each is covered by acted.
+func typeCovered(t reflect.Type, prefix string, acted []string, depth int) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || depth > 12 {
+		return false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && (name == "" || strings.Contains(opts, "inline")) {
+			if !typeCovered(f.Type, prefix, acted, depth+1) {
+				return false
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		path := name
+		if prefix != "" {
+			path = prefix + "." + name
+		}
+		if prefix == "" && (name == "apiVersion" || name == "kind" || name == "status") {
+			continue
+		}
+		if covered(path, acted) {
+			continue
+		}
+		if !partial(path, acted) {
+			return false
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch ft.Kind() {
+		case reflect.Struct:
+			if !typeCovered(ft, path, acted, depth+1) {
+				return false
+			}
+		case reflect.Slice:
+			if !typeCovered(ft.Elem(), path+"[]", acted, depth+1) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -126,6 +126,9 @@ func Decode(res *resources.Resource, js []byte) (apis.Object, []string, error) {
 		return nil, nil, fmt.Errorf("%w: %s: %s", ErrUnknownField, res.Kind, strings.Join(msgs, "; "))
 	}
 	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
+	if allActed(res) {
+		return obj, nil, nil
+	}
 	var tree any
 	if err := json.Unmarshal(js, &tree); err != nil {
 		return nil, nil, err

@@ -97,3 +97,13 @@ func TestDecode(t *testing.T) {
 		})
 	}
 }
+
+func TestAllActed(t *testing.T) {
+	reg := resources.Default()
+	for kind, want := range map[string]bool{"ConfigMap": true, "Secret": true, "Pod": false, "Deployment": false} {
+		res, _ := reg.ByKind(kind)
+		if got := allActed(res); got != want {
+			t.Errorf("%s: allActed = %v, want %v", kind, got, want)
+		}
+	}
+}
