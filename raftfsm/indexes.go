@@ -10,7 +10,6 @@ import (
 const (
 	indexID    = "id"    // namespace + name, unique
 	indexOwner = "owner" // UIDs of owner references
-	indexUID   = "uid"   // metadata.uid, unique
 	indexNode  = "node"  // pods: spec.nodeName
 )
 
@@ -82,7 +81,6 @@ func idKey(namespace, name string) string { return namespace + "\x00" + name }
 
 var (
 	idIndex    = stringIndex(func(r *record) (string, bool) { return idKey(r.obj.GetNamespace(), r.obj.GetName()), true })
-	uidIndex   = stringIndex(func(r *record) (string, bool) { return string(r.obj.GetUID()), r.obj.GetUID() != "" })
 	ownerIndex = multiIndex(func(r *record) []string {
 		refs := r.obj.GetOwnerReferences()
 		out := make([]string, 0, len(refs))

@@ -93,7 +93,6 @@ func dbSchema(reg *resources.Registry) *memdb.DBSchema {
 	for _, r := range reg.All() {
 		t := &memdb.TableSchema{Name: r.Kind, Indexes: map[string]*memdb.IndexSchema{
 			indexID:    {Name: indexID, Unique: true, Indexer: idIndex},
-			indexUID:   {Name: indexUID, Unique: true, AllowMissing: true, Indexer: uidIndex},
 			indexOwner: {Name: indexOwner, AllowMissing: true, Indexer: ownerIndex},
 		}}
 		for name, ix := range extraIndexes[r.Kind] {
@@ -153,15 +152,6 @@ func (v *View) Get(kind, namespace, name string) apis.Object {
 		return r.obj
 	}
 	return nil
-}
-
-// ByUID returns the object of kind with the given UID, or nil.
-func (v *View) ByUID(kind, uid string) apis.Object {
-	raw, err := v.txn.First(kind, indexUID, uid)
-	if err != nil || raw == nil {
-		return nil
-	}
-	return raw.(*record).obj
 }
 
 // Scan calls fn for every record of kind in namespace ("" = all namespaces)
