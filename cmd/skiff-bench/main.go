@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -115,9 +116,9 @@ func run(cfg *config) int {
 	}()
 
 	began := time.Now()
-	var sk, et *sysResult
+	var sk, et, plain *sysResult
 	if cfg.only != "etcd" {
-		sk = measure(ctx, cfg, "skiff", func(ctx context.Context) (system, error) {
+		sk = measure(ctx, cfg, "skiff", false, func(ctx context.Context) (system, error) {
 			s, err := startSkiff(ctx, cfg.skiffBin, root, cfg.insecure, ps)
 			if s == nil { // not a typed nil in the interface
 				return nil, err
@@ -125,8 +126,19 @@ func run(cfg *config) int {
 			return s, err
 		})
 	}
+	// What security costs: the same creates against skiff without TLS,
+	// authentication, authorization or audit.
+	if cfg.only != "etcd" && !cfg.insecure && ctx.Err() == nil {
+		plain = measure(ctx, cfg, "skiff-plain", true, func(ctx context.Context) (system, error) {
+			s, err := startSkiff(ctx, cfg.skiffBin, filepath.Join(root, "plain"), true, ps)
+			if s == nil {
+				return nil, err
+			}
+			return s, err
+		})
+	}
 	if cfg.only != "skiff" && ctx.Err() == nil {
-		et = measure(ctx, cfg, "etcd", func(ctx context.Context) (system, error) {
+		et = measure(ctx, cfg, "etcd", false, func(ctx context.Context) (system, error) {
 			e, err := startEtcd(ctx, cfg.etcdBin, root, cfg.insecure, ps)
 			if e == nil {
 				return nil, err
@@ -135,7 +147,7 @@ func run(cfg *config) int {
 		})
 	}
 	failed := false
-	for _, r := range []*sysResult{sk, et} {
+	for _, r := range []*sysResult{sk, et, plain} {
 		if r != nil && r.err != nil {
 			failed = true
 			progress("%s: %v", r.name, r.err)
@@ -147,6 +159,10 @@ func run(cfg *config) int {
 
 	printHeader(cfg, time.Since(began))
 	printTable(os.Stdout, rows(sk, et, cfg.clients, cfg.failovers))
+	if plain != nil {
+		fmt.Println()
+		printSecurityCost(os.Stdout, sk, plain, cfg.clients)
+	}
 	value, _ := storedJSON("c128-127-99999")
 	body, _ := json.Marshal(configMap("c128-127-99999"))
 	printNotes(os.Stdout, cfg, sk, et, len(value), len(body))
@@ -162,7 +178,7 @@ func run(cfg *config) int {
 
 // measure starts one system and runs every measurement on it in turn; it
 // stops at the first phase that fails, keeping what was measured before.
-func measure(ctx context.Context, cfg *config, name string, start func(context.Context) (system, error)) *sysResult {
+func measure(ctx context.Context, cfg *config, name string, createsOnly bool, start func(context.Context) (system, error)) *sysResult {
 	r := &sysResult{name: name, ran: true, loads: map[int]*loadResult{}}
 	began := time.Now()
 	defer func() { r.elapsed = time.Since(began) }()
@@ -201,6 +217,9 @@ func measure(ctx context.Context, cfg *config, name string, start func(context.C
 		phase(fmt.Sprintf("%d clients", c), t0)
 	}
 
+	if createsOnly {
+		return r
+	}
 	progress("%s watch delivery (%d writers, watcher on a follower)...", name, watchClients)
 	t0 = time.Now()
 	w, err := measureWatch(ctx, sys, cfg.warmup, cfg.duration)

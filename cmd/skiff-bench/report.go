@@ -289,3 +289,45 @@ func printNotes(w io.Writer, cfg *config, sk, et *sysResult, valueBytes, bodyByt
 		}
 	}
 }
+
+// printSecurityCost sets the creates with security on (as deployed) next to
+// the same creates against skiff started with --insecure-bench-only.
+func printSecurityCost(w io.Writer, secure, plain *sysResult, clients []int) {
+	fmt.Fprintln(w, "what security costs (skiff alone): creates/s with mutual TLS, authentication, RBAC and audit vs. plain HTTP without them")
+	cells := [][]string{{"clients", "goal", "TLS + auth", "plain", "cost"}}
+	for _, c := range clients {
+		s, p := secure.loads[c], plain.loads[c]
+		if s == nil || p == nil || p.perSec() == 0 {
+			continue
+		}
+		cost := 1 - s.perSec()/p.perSec()
+		verdict := "met"
+		if cost >= 0.20 {
+			verdict = "MISSED"
+		}
+		cells = append(cells, []string{fmt.Sprint(c), "< 20%: " + verdict,
+			fmt.Sprintf("%.0f", s.perSec()), fmt.Sprintf("%.0f", p.perSec()), fmt.Sprintf("%.0f%%", 100*cost)})
+	}
+	widths := make([]int, 5)
+	for _, c := range cells {
+		for i, s := range c {
+			widths[i] = max(widths[i], len([]rune(s)))
+		}
+	}
+	for n, c := range cells {
+		var b strings.Builder
+		b.WriteString("|")
+		for i, s := range c {
+			fmt.Fprintf(&b, " %s%s |", strings.Repeat(" ", widths[i]-len([]rune(s))), s)
+		}
+		fmt.Fprintln(w, b.String())
+		if n == 0 {
+			b.Reset()
+			b.WriteString("|")
+			for i := range c {
+				fmt.Fprintf(&b, " %s:|", strings.Repeat("-", widths[i]))
+			}
+			fmt.Fprintln(w, b.String())
+		}
+	}
+}
