@@ -241,7 +241,7 @@ func printNotes(w io.Writer, cfg *config, sk, et *sysResult, valueBytes, bodyByt
 	} else {
 		fmt.Fprintln(w, "- security on, as deployed: skiff's mutual TLS 1.3 with its own CA, authentication, RBAC and audit log; etcd with mutual TLS on client and peer URLs (a CA made by the bench). -insecure compares both without.")
 	}
-	fmt.Fprintln(w, "- skiff and etcd ran one after the other (never at once) with their default settings: skiff raft heartbeat/election 500 ms; etcd heartbeat 100 ms, election 1000 ms. Both fsync their logs to the same disk. The load generator shares the 2 cores with the servers.")
+	fmt.Fprintln(w, "- skiff and etcd ran one after the other (never at once) with their default settings: skiff raft heartbeat/election 500 ms; etcd heartbeat 100 ms, election 1000 ms. Both fsync their logs to the same disk. The load generator shares the 2 cores with the servers (it runs with GOGC=400 to take less of them).")
 	for _, r := range []*sysResult{sk, et} {
 		if r == nil || !r.ran {
 			continue
