@@ -10,9 +10,9 @@ import (
 	"reflect"
 	"strconv"
 
+	jsoniter "github.com/json-iterator/go"
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/resources"
-	jsoniter "github.com/json-iterator/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
