@@ -164,7 +164,9 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 			return nil, ctx.Err()
 		}
 		lastErr = err
-		if !unreachable(err) {
+		// A read may go to another master whatever happened to it; a
+		// write only when it surely never arrived.
+		if !unreachable(err) && !idempotent(req.method) {
 			return nil, err
 		}
 	}
@@ -172,6 +174,10 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		return nil, fmt.Errorf("no master answered (tried %d): %w", len(c.servers), lastErr)
 	}
 	return nil, lastErr
+}
+
+func idempotent(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead
 }
 
 // unreachable reports whether err means the request never reached the
