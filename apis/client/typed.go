@@ -74,7 +74,7 @@ func decodeObject(res *resources.Resource, raw []byte) (apis.Object, error) {
 }
 
 func (c *Client) objectCall(ctx context.Context, res *resources.Resource, req request) (apis.Object, error) {
-	var raw json.RawMessage
+	var raw rawBody // decoded once, below, not validated first
 	if err := c.call(ctx, req, &raw); err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func (c *Client) List(ctx context.Context, res *resources.Resource, opts ListOpt
 
 func (c *Client) write(ctx context.Context, method string, res *resources.Resource, obj apis.Object, sub string, name string) (apis.Object, error) {
 	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
-	body, err := json.Marshal(obj)
+	body, err := fastJSON.Marshal(obj)
 	if err != nil {
 		return nil, err
 	}

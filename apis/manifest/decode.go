@@ -20,6 +20,9 @@ import (
 // not define, or a field given twice.
 var ErrUnknownField = errors.New("unknown field")
 
+// ErrWrongKind: the document is of another kind than expected.
+var ErrWrongKind = errors.New("wrong kind")
+
 // Header is what every manifest document starts with.
 type Header struct {
 	APIVersion string `json:"apiVersion"`
@@ -115,6 +118,13 @@ func stripComments(raw []byte) []byte {
 func Decode(res *resources.Resource, js []byte) (apis.Object, []string, error) {
 	obj := res.New()
 	strictErrs, err := kjson.UnmarshalStrict(js, obj, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	// apiVersion and kind come first in a manifest: a document of another
+	// kind is told so rather than drowned in unknown fields.
+	if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.Kind != "" && gvk.Kind != res.Kind {
+		return nil, nil, fmt.Errorf("%w: the document is a %s, not a %s", ErrWrongKind, gvk.Kind, res.Kind)
+	} else if gv := gvk.GroupVersion().String(); gvk.Kind != "" && gv != res.GroupVersion() {
+		return nil, nil, fmt.Errorf("%w: %s is served as apiVersion %q, not %q", ErrWrongKind, res.Kind, res.GroupVersion(), gv)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("decoding %s: %s", res.Kind, cleanJSONError(err))
 	}

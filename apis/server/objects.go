@@ -1,8 +1,8 @@
 package server
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -32,7 +32,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		}
 		return nil, badRequest("reading the request body: %v", err)
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, badRequest("the request body is empty")
 	}
 	if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "yaml") {
@@ -48,20 +48,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // decode decodes a body strictly into res's type, checking that it is of
 // that kind. It returns the warnings for fields skiff does not act on.
 func decode(res *resources.Resource, body []byte) (apis.Object, []string, error) {
-	var head struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-	}
-	if err := json.Unmarshal(body, &head); err != nil {
-		return nil, nil, badRequest("the request body is not a JSON object: %v", err)
-	}
-	if head.Kind != "" && head.Kind != res.Kind {
-		return nil, nil, badRequest("the body is a %s, but this path serves %s", head.Kind, res.Plural)
-	}
-	if head.APIVersion != "" && head.APIVersion != res.GroupVersion() {
-		return nil, nil, badRequest("the body has apiVersion %q, but %s are served as %q", head.APIVersion, res.Plural, res.GroupVersion())
-	}
 	obj, warnings, err := manifest.Decode(res, body)
+	if errors.Is(err, manifest.ErrWrongKind) {
+		return nil, nil, badRequest("%v (this path serves %s)", err, res.Plural)
+	}
 	if err != nil {
 		return nil, nil, badRequest("%v", err)
 	}

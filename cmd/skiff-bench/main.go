@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,7 +64,18 @@ func main() {
 	flag.IntVar(&cfg.failovers, "failovers", 3, "leader kills per system (the table shows the worst)")
 	flag.BoolVar(&cfg.insecure, "insecure", false, "plain HTTP for both: skiff with --insecure-bench-only (no TLS, no authentication), etcd without TLS")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directories and logs (their path is printed)")
+	cpuProfile := flag.String("cpuprofile", "", "write the load generator's own CPU profile here")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fail("%v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail("%v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if flag.NArg() > 0 {
 		fail("unexpected arguments: %v", flag.Args())
 	}
@@ -84,7 +96,9 @@ func main() {
 	if cfg.duration <= 0 || cfg.warmup < 0 || cfg.failovers < 0 {
 		fail("-duration must be positive, -warmup and -failovers not negative")
 	}
-	os.Exit(run(cfg))
+	code := run(cfg)
+	pprof.StopCPUProfile()
+	os.Exit(code)
 }
 
 func fail(format string, args ...any) {
