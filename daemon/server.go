@@ -303,8 +303,13 @@ func (m *masterProc) greet(adminPath string) {
 	fmt.Fprintf(out, "admin config: %s   (export %s=%s)\n", adminPath, client.ConfigEnv, adminPath)
 	for _, f := range []struct{ file, what string }{{serverTokenFile, "server join token"}, {workerTokenFile, "worker join token"}} {
 		path := filepath.Join(m.cfg.DataDir, f.file)
-		if tok, err := os.ReadFile(path); err == nil {
-			fmt.Fprintf(out, "%s: %s   (kept in %s)\n", f.what, strings.TrimSpace(string(tok)), path)
+		if raw, err := os.ReadFile(path); err == nil {
+			tok, perr := pki.ParseToken(string(raw))
+			if perr == nil && !tok.PinsCA(m.pki.CA().Cert) {
+				fmt.Fprintf(out, "%s in %s was made for a previous CA (the CA was rotated): create a new one with `skiff token create`\n", f.what, path)
+				continue
+			}
+			fmt.Fprintf(out, "%s: %s   (kept in %s)\n", f.what, strings.TrimSpace(string(raw)), path)
 		}
 	}
 	if m.cfg.NoAgent {
