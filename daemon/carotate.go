@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -48,16 +47,7 @@ func (c *clusterOps) RotateCA(ctx context.Context) (*skiffv1.RotateCAResponse, e
 		if m.Name == c.node.ID() {
 			continue
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.scheme+"://"+m.Spec.APIAddress+caSyncPath, bytes.NewReader(raw))
-		if err != nil {
-			return nil, err
-		}
-		resp, err := c.peerHTTP().Do(req)
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
+		if _, err := c.peerCall(ctx, http.MethodPost, m.Spec.APIAddress, caSyncPath, raw); err == nil {
 			n++
 		}
 	}
@@ -111,24 +101,12 @@ func (m *masterProc) caSyncLoop(ctx context.Context) {
 }
 
 func (m *masterProc) syncCA(ctx context.Context) error {
-	addr, err := m.node.LeaderAPI()
+	raw, err := m.ops.leaderCall(ctx, http.MethodGet, caSyncPath, nil)
 	if err != nil {
 		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.scheme+"://"+addr+caSyncPath, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := m.ops.peerHTTP().Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("leader: %s", resp.Status)
 	}
 	var wire wireCA
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&wire); err != nil {
+	if err := json.Unmarshal(raw, &wire); err != nil {
 		return err
 	}
 	changed, err := m.pki.adopt(m.id, wire.Bundle, wire.Key, wire.Chain)

@@ -374,42 +374,50 @@ func (c *clusterOps) peerHTTP() *http.Client {
 }
 
 func (c *clusterOps) pushKeyring(ctx context.Context, addr string, raw []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.scheme+"://"+addr+keyringPath, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	resp, err := c.peerHTTP().Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", addr, resp.Status)
-	}
-	return nil
+	_, err := c.peerCall(ctx, http.MethodPost, addr, keyringPath, raw)
+	return err
 }
 
-// fetchKeyring merges the leader's keys into this master's keyring.
-func (c *clusterOps) fetchKeyring(ctx context.Context) error {
-	addr, err := c.node.LeaderAPI()
-	if err != nil {
-		return err
+// peerCall makes a master-to-master call with this master's certificate
+// and returns the answer's body (at most 1 MiB).
+func (c *clusterOps) peerCall(ctx context.Context, method, addr, path string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.scheme+"://"+addr+keyringPath, nil)
+	req, err := http.NewRequestWithContext(ctx, method, c.scheme+"://"+addr+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.peerHTTP().Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("leader %s: %s", addr, resp.Status)
+		return nil, fmt.Errorf("master %s: %s: %s", addr, resp.Status, bytes.TrimSpace(raw))
+	}
+	return raw, nil
+}
+
+// leaderCall is peerCall to the current leader.
+func (c *clusterOps) leaderCall(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	addr, err := c.node.LeaderAPI()
+	if err != nil {
+		return nil, err
+	}
+	return c.peerCall(ctx, method, addr, path, body)
+}
+
+// fetchKeyring merges the leader's keys into this master's keyring.
+func (c *clusterOps) fetchKeyring(ctx context.Context) error {
+	raw, err := c.leaderCall(ctx, http.MethodGet, keyringPath, nil)
+	if err != nil {
+		return err
 	}
 	return c.pki.keys.Merge(raw)
 }

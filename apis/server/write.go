@@ -22,12 +22,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, t *target) {
 		writeError(w, methodNotAllowed(r.Method, r.URL.Path))
 		return
 	}
-	body, err := readBody(w, r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	obj, warnings, err := decode(t.res, body)
+	obj, warnings, err := readObject(w, r, t)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -58,6 +53,15 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, t *target) {
 	}
 	addWarnings(w, warnings)
 	writeRaw(w, http.StatusCreated, rec.JSON())
+}
+
+// readObject reads and strictly decodes the request body as t's kind.
+func readObject(w http.ResponseWriter, r *http.Request, t *target) (apis.Object, []string, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return decode(t.res, body)
 }
 
 // placeInNamespace checks the object's namespace against the path.
@@ -91,12 +95,7 @@ func (s *Server) checkIdentity(t *target, obj apis.Object) error {
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, t *target) {
-	body, err := readBody(w, r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	obj, warnings, err := decode(t.res, body)
+	obj, warnings, err := readObject(w, r, t)
 	if err != nil {
 		writeError(w, err)
 		return
