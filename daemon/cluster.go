@@ -38,7 +38,6 @@ type clusterOps struct {
 	node    *raftfsm.Node
 	pki     *masterPKI
 	store   storage.Store // secrets sealed
-	sealed  *secretbox.Store
 	reg     *resources.Registry
 	scheme  string
 	peerTLS *tls.Config

@@ -59,20 +59,11 @@ func fetchPinnedCA(ctx context.Context, target string, tok pki.Token) (*x509.Cer
 }
 
 // pinnedClient talks to target trusting only the pinned CA certificate.
-func pinnedClient(target string, ca *x509.Certificate, creds *tls.Certificate) (*client.Client, error) {
-	cfg := &client.Config{Servers: []string{"https://" + target}, CertificateAuthority: string(pki.CertPEM(ca))}
-	opts := client.Options{Timeout: 60 * time.Second}
-	c, err := client.New(cfg, opts)
-	if err != nil {
-		return nil, err
-	}
-	if creds != nil {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{
-			MinVersion: tls.VersionTLS13, RootCAs: pki.PoolOf(pki.CertPEM(ca)), Certificates: []tls.Certificate{*creds},
-		}}
-		return client.New(cfg, client.Options{Timeout: 60 * time.Second, Transport: tr})
-	}
-	return c, nil
+// certPEM and keyPEM, when given, are the client's credentials.
+func pinnedClient(target string, ca *x509.Certificate, certPEM, keyPEM []byte) (*client.Client, error) {
+	cfg := &client.Config{Servers: []string{"https://" + target}, CertificateAuthority: string(pki.CertPEM(ca)),
+		ClientCertificate: string(certPEM), ClientKey: string(keyPEM)}
+	return client.New(cfg, client.Options{Timeout: 60 * time.Second})
 }
 
 // isPermanent tells a refusal (bad token, bad request) from a cluster that

@@ -165,7 +165,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	fsm := raftfsm.NewFSM(raftfsm.FSMConfig{Registry: m.reg, Logger: cfg.Logger})
 	nodeCfg := raftfsm.NodeConfig{
 		ID: id, Dir: raftDir, Advertise: cfg.RaftAddr, Bootstrap: bootstrap,
-		FSM: fsm, Peers: &raftfsm.HTTPPeers{Client: peerHTTP, Scheme: m.scheme, Registry: m.reg},
+		FSM: fsm, Peers: &raftfsm.HTTPPeers{Client: peerHTTP, Scheme: m.scheme},
 		Timing: cfg.Timing, Logger: cfg.Logger, LeaderWork: []func(context.Context){m.lead},
 	}
 	if stream != nil {
@@ -183,7 +183,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if !cfg.Insecure {
 		opsTLS = m.pki.server.ClientTLS()
 	}
-	m.ops = &clusterOps{node: node, pki: m.pki, store: m.store, sealed: sealed, reg: m.reg, scheme: m.scheme, peerTLS: opsTLS, now: time.Now}
+	m.ops = &clusterOps{node: node, pki: m.pki, store: m.store, reg: m.reg, scheme: m.scheme, peerTLS: opsTLS, now: time.Now}
 	sealed.Refresh = m.ops.fetchKeyring
 	close(m.nodeSet)
 	defer node.Shutdown()
@@ -349,7 +349,7 @@ func (m *masterProc) joinCredentials(ctx context.Context, hosts []string) (*mast
 			if err != nil {
 				return err
 			}
-			if c, err = pinnedClient(target, ca, nil); err != nil {
+			if c, err = pinnedClient(target, ca, nil, nil); err != nil {
 				return err
 			}
 		}
@@ -400,15 +400,11 @@ func (m *masterProc) becomeVoter(ctx context.Context) error {
 	if m.cfg.Insecure {
 		c, err = client.New(&client.Config{Servers: []string{"http://" + target}}, client.Options{Timeout: 60 * time.Second})
 	} else {
-		cert := tls.Certificate{}
 		certPEM, keyPEM, lerr := pki.LoadKeyPairFiles(m.cfg.DataDir, serverCertName)
 		if lerr != nil {
 			return lerr
 		}
-		if cert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
-			return err
-		}
-		c, err = pinnedClient(target, m.pki.CA().Cert, &cert)
+		c, err = pinnedClient(target, m.pki.CA().Cert, certPEM, keyPEM)
 	}
 	if err != nil {
 		return err

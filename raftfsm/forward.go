@@ -12,8 +12,7 @@ import (
 type forwarder struct {
 	peers    Peers
 	queue    chan *forwardReq
-	startMu  sync.Mutex
-	started  bool
+	started  sync.Once
 	inflight int // concurrent batches
 	maxBatch int
 }
@@ -46,16 +45,13 @@ func (f *forwarder) apply(ctx context.Context, addr string, cmd []byte) (uint64,
 	}
 }
 
+// start runs the sending loops on first use: a leader never forwards.
 func (f *forwarder) start() {
-	f.startMu.Lock()
-	defer f.startMu.Unlock()
-	if f.started {
-		return
-	}
-	f.started = true
-	for i := 0; i < f.inflight; i++ {
-		go f.loop()
-	}
+	f.started.Do(func() {
+		for i := 0; i < f.inflight; i++ {
+			go f.loop()
+		}
+	})
 }
 
 func (f *forwarder) loop() {

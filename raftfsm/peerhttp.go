@@ -13,7 +13,6 @@ import (
 	"net/url"
 
 	"github.com/hashicorp/raft"
-	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/skiffv1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -171,9 +170,8 @@ func writePeerError(w http.ResponseWriter, err error) {
 
 // HTTPPeers implements Peers over the masters' API ports.
 type HTTPPeers struct {
-	Client   *http.Client
-	Scheme   string // "https" (or "http" when security is off for benchmarks)
-	Registry *resources.Registry
+	Client *http.Client
+	Scheme string // "https" (or "http" when security is off for benchmarks)
 }
 
 func (p *HTTPPeers) url(addr, path string) string {

@@ -24,6 +24,19 @@ import (
 // readBody reads a request body of at most MaxBodyBytes; YAML bodies are
 // turned into JSON.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := readOptionalBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, badRequest("the request body is empty")
+	}
+	return body, nil
+}
+
+// readOptionalBody is readBody for requests whose body may be empty (an
+// empty body comes back as nil).
+func readOptionalBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -33,7 +46,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, badRequest("reading the request body: %v", err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, badRequest("the request body is empty")
+		return nil, nil
 	}
 	if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "yaml") {
 		js, err := yaml.YAMLToJSONStrict(body)

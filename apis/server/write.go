@@ -171,17 +171,15 @@ func conflict(t *target, err error) error {
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, t *target) {
 	var opts metav1.DeleteOptions
-	if r.ContentLength != 0 {
-		body, err := readBody(w, r)
-		if err == nil {
-			if jerr := json.Unmarshal(body, &opts); jerr != nil {
-				err = badRequest("the body is not DeleteOptions: %v", jerr)
-			}
+	body, err := readOptionalBody(w, r)
+	if err == nil && body != nil {
+		if jerr := json.Unmarshal(body, &opts); jerr != nil {
+			err = badRequest("the body is not DeleteOptions: %v", jerr)
 		}
-		if err != nil && !isEmptyBody(err) {
-			writeError(w, err)
-			return
-		}
+	}
+	if err != nil {
+		writeError(w, err)
+		return
 	}
 	var pre storage.Preconditions
 	if p := opts.Preconditions; p != nil {
@@ -203,9 +201,4 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t *target) {
 		return
 	}
 	writeRaw(w, http.StatusOK, rec.JSON())
-}
-
-func isEmptyBody(err error) bool {
-	se, ok := err.(*apierrors.StatusError)
-	return ok && se.ErrStatus.Message == "the request body is empty"
 }

@@ -108,9 +108,6 @@ func PodSpec(spec *corev1.PodSpec, p *field.Path) field.ErrorList {
 	for i, t := range spec.Tolerations {
 		errs = append(errs, toleration(t, p.Child("tolerations").Index(i))...)
 	}
-	if spec.Priority != nil && spec.PriorityClassName == "" && *spec.Priority < -2147483648 {
-		errs = append(errs, field.Invalid(p.Child("priority"), *spec.Priority, "out of range"))
-	}
 	return errs
 }
 

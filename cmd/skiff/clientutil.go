@@ -62,6 +62,3 @@ func parseTypeName(arg string) (typ, name string) {
 	typ, name, _ = strings.Cut(arg, "/")
 	return typ, name
 }
-
-// clientListAll lists everything, in every namespace.
-func clientListAll() client.ListOptions { return client.ListOptions{} }

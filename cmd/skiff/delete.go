@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/client"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -92,7 +91,7 @@ func newDeleteCmd(g *globals) *cobra.Command {
 					failed = errAlreadyReported{}
 					continue
 				}
-				fmt.Fprintf(out, "%s deleted\n", kindName(v.t.res, obj.(apis.Object)))
+				fmt.Fprintf(out, "%s deleted\n", kindName(v.t.res, obj))
 			}
 			return failed
 		},

@@ -56,10 +56,10 @@ type getTarget struct {
 }
 
 func parseGetArgs(reg *resources.Registry, args []string) ([]getTarget, error) {
-	if typ, name := parseTypeName(args[0]); name != "" {
+	if _, name := parseTypeName(args[0]); name != "" {
 		var out []getTarget
 		for _, a := range args {
-			typ, name = parseTypeName(a)
+			typ, name := parseTypeName(a)
 			if name == "" {
 				return nil, fmt.Errorf("%q: mix TYPE/NAME arguments only with other TYPE/NAME arguments", a)
 			}

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/skiffhq/skiff/apis/client"
 	"github.com/skiffhq/skiff/apis/skiffv1"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -48,7 +49,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 				return err
 			}
 			res, _ := c.Registry().ByKind("JoinToken")
-			l, err := listAll(cmd.Context(), c, res, clientListAll())
+			l, err := listAll(cmd.Context(), c, res, client.ListOptions{})
 			if err != nil {
 				return err
 			}
