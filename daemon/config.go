@@ -37,6 +37,10 @@ type ServerConfig struct {
 	// CertLifetime is how long certificates issued by this master live;
 	// zero means 90 days. Renewal happens at two thirds of it.
 	CertLifetime time.Duration
+	// SnapshotThreshold, when set, snapshots every that many entries,
+	// keeps as many behind and checks every second (tests of catching up
+	// from a snapshot); zero keeps the defaults.
+	SnapshotThreshold uint64
 	// Insecure serves plain HTTP and plain Raft without authentication,
 	// for measuring what security costs; never for a real cluster.
 	Insecure bool

@@ -171,6 +171,9 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if stream != nil {
 		nodeCfg.Stream = stream
 	}
+	if cfg.SnapshotThreshold > 0 {
+		nodeCfg.SnapshotThreshold, nodeCfg.TrailingLogs, nodeCfg.SnapshotInterval = cfg.SnapshotThreshold, cfg.SnapshotThreshold, time.Second
+	}
 	node, err := raftfsm.NewNode(nodeCfg)
 	if err != nil {
 		return err

@@ -72,6 +72,9 @@ type NodeConfig struct {
 	// TrailingLogs is how many entries stay after a snapshot, so that a
 	// briefly absent follower catches up from the log.
 	TrailingLogs uint64
+	// SnapshotInterval is how often Raft checks whether to snapshot;
+	// zero means Raft's default (two minutes).
+	SnapshotInterval time.Duration
 	// LeaderWork runs while this master leads (see OnLeadership); given
 	// here, it cannot miss the first leadership of a bootstrapping node.
 	LeaderWork []func(ctx context.Context)
@@ -133,6 +136,9 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	rc.CommitTimeout = cfg.Timing.CommitTimeout
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.TrailingLogs = cfg.TrailingLogs
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
 	rc.MaxAppendEntries = 512
 	rc.BatchApplyCh = true
 	rc.NotifyCh = n.notifyCh

@@ -211,6 +211,11 @@ func TestThreeMastersSurviveLeaderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := strings.TrimSpace(string(raw))
+	for _, want := range []string{"admin config: " + filepath.Join(masters[0].dir, "admin.conf"), "server join token: " + token} {
+		if !strings.Contains(masters[0].logs(), want) {
+			t.Fatalf("--init did not print %q:\n%s", want, masters[0].logs())
+		}
+	}
 	for _, m := range masters[1:] {
 		m.start("--join", masters[0].api, "--token", token)
 	}
@@ -254,6 +259,41 @@ func TestThreeMastersSurviveLeaderKill(t *testing.T) {
 	if out := mustCLI(t, admin, "", "get", "configmaps", "-A", "-o", "name"); !strings.Contains(out, "configmap/shop-settings") {
 		t.Fatalf("get -A -o name:\n%s", out)
 	}
+	if out := mustCLI(t, admin, "", "describe", "configmap", "demo"); !strings.Contains(out, "Name:                demo") || !strings.Contains(out, "greeting: hello from skiff") {
+		t.Fatalf("describe configmap demo:\n%s", out)
+	}
+	if out := mustCLI(t, admin, "", "create", "namespace", "ops"); out != "namespace/ops created\n" {
+		t.Fatalf("create namespace: %q", out)
+	}
+	if out := mustCLI(t, admin, "", "version"); !strings.Contains(out, "Server Version:") {
+		t.Fatalf("version: %q", out)
+	}
+	// get -w lists, then prints each change matching the selector.
+	watchOut := &lockedBuffer{mu: &sync.Mutex{}, buf: &bytes.Buffer{}}
+	watcher := exec.Command(skiffBin, "get", "pods", "-l", "app=web", "-w")
+	watcher.Env = append(os.Environ(), "SKIFF_CONFIG="+admin)
+	watcher.Stdout = watchOut
+	if err := watcher.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { watcher.Process.Kill(); watcher.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	for _, name := range []string{"web-1", "db-1"} {
+		app := strings.Split(name, "-")[0]
+		pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", labels: {app: " + app + "}}\nspec: {containers: [{name: c, image: busybox}]}\n"
+		mustCLI(t, admin, pod, "apply", "-f", "-")
+	}
+	waitFor(t, "get -w printing the new pod", 5*time.Second, func() error {
+		watchOut.mu.Lock()
+		defer watchOut.mu.Unlock()
+		if !strings.Contains(watchOut.buf.String(), "web-1") {
+			return fmt.Errorf("output so far: %q", watchOut.buf.String())
+		}
+		if strings.Contains(watchOut.buf.String(), "db-1") {
+			return fmt.Errorf("the selector let db-1 through: %q", watchOut.buf.String())
+		}
+		return nil
+	})
 	// Bad input: an unknown field is refused, naming it, and nothing is stored.
 	bad := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndata:\n  a: b\nimmutible: true\n"
 	if _, errOut, ok := cli(t, admin, bad, "apply", "-f", "-"); ok || !strings.Contains(errOut, "immutible") {
@@ -373,5 +413,93 @@ func TestThreeMastersSurviveLeaderKill(t *testing.T) {
 	// Delete through the CLI.
 	if out := mustCLI(t, admin, "", "delete", "-f", filepath.Join(examples, "cm.yaml")); out != "configmap/demo deleted\n" {
 		t.Fatalf("delete -f: %q", out)
+	}
+	// Take the restarted master out of the cluster.
+	members, err = followers[0].client(t).Members(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone string
+	for _, mem := range members {
+		if mem.APIAddress == leader.api {
+			gone = mem.ID
+		}
+	}
+	if out := mustCLI(t, filepath.Join(followers[0].dir, "admin.conf"), "", "cluster", "remove-member", gone); out != "master "+gone+" removed\n" {
+		t.Fatalf("remove-member: %q", out)
+	}
+	out = mustCLI(t, filepath.Join(followers[0].dir, "admin.conf"), "", "cluster", "members")
+	if strings.Contains(out, gone) || strings.Count(strings.TrimSpace(out), "\n") != 2 {
+		t.Fatalf("members after remove-member:\n%s", out)
+	}
+}
+
+// TestRestartedMasterCatchesUpFromSnapshot keeps a master down while the
+// others write past what their log keeps: on restart it must install the
+// leader's snapshot.
+func TestRestartedMasterCatchesUpFromSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts three masters")
+	}
+	ctx := context.Background()
+	masters := []*master{newMaster(t), newMaster(t), newMaster(t)}
+	masters[0].start("--init", "--snapshot-threshold", "32")
+	token := strings.TrimSpace(readFile(t, filepath.Join(masters[0].dir, "token")))
+	for _, m := range masters[1:] {
+		m.start("--join", masters[0].api, "--token", token, "--snapshot-threshold", "32")
+	}
+	down := masters[2]
+	down.kill()
+	c := masters[0].client(t)
+	snapshots := func(m *master) map[string]bool {
+		// raft's file snapshot store keeps its own snapshots/ folder.
+		entries, _ := os.ReadDir(filepath.Join(m.dir, "raft", "snapshots", "snapshots"))
+		names := map[string]bool{}
+		for _, e := range entries {
+			names[e.Name()] = true
+		}
+		return names
+	}
+	// Two rounds of writes, each followed by a snapshot (every 32
+	// entries, checked each second, keeping 32 behind): the entries the
+	// stopped master misses are gone from every log.
+	for round := 0; round < 2; round++ {
+		seen := snapshots(masters[0])
+		for i := 0; i < 100; i++ {
+			if _, err := c.Create(ctx, configMap(fmt.Sprintf("snap-%d-%d", round, i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "a new snapshot on the first master", 10*time.Second, func() error {
+			for name := range snapshots(masters[0]) {
+				if !seen[name] {
+					return nil
+				}
+			}
+			return fmt.Errorf("none yet: %v", snapshots(masters[0]))
+		})
+	}
+	before := snapshots(down)
+	down.start()
+	cm, _ := resources.Default().ByKind("ConfigMap")
+	dc := down.client(t)
+	waitFor(t, "the restarted master serving every object", 20*time.Second, func() error {
+		l, err := dc.List(ctx, cm, client.ListOptions{Namespace: "default", ResourceVersion: "0"})
+		if err != nil {
+			return err
+		}
+		if len(l.Items) != 200 {
+			return fmt.Errorf("%d of 200", len(l.Items))
+		}
+		return nil
+	})
+	installed := false
+	for name := range snapshots(down) {
+		if !before[name] {
+			installed = true
+		}
+	}
+	if !installed {
+		t.Fatalf("the restarted master caught up without installing a snapshot (snapshots before %v, after %v)", before, snapshots(down))
 	}
 }

@@ -57,6 +57,11 @@ func TestSecurity(t *testing.T) {
 	m.start("--init", "--cert-lifetime", "9s")
 	admin := filepath.Join(m.dir, "admin.conf")
 	ac := m.client(t)
+	for _, want := range []string{"server join token: SKIFF1-", "worker join token: SKIFF1-"} {
+		if !strings.Contains(m.logs(), want) {
+			t.Fatalf("--init did not print %q:\n%s", want, m.logs())
+		}
+	}
 
 	t.Run("no certificate is 401", func(t *testing.T) {
 		resp, err := insecureHTTP.Get("https://" + m.api + "/api/v1/pods")
@@ -194,6 +199,24 @@ func TestSecurity(t *testing.T) {
 		}
 		if _, errOut, ok := cli(t, alice, "", "get", "secrets"); ok || !strings.Contains(errOut, "does not read secrets") {
 			t.Fatalf("view user reading secrets: ok=%v %s", ok, errOut)
+		}
+		// The refused delete is in the audit log.
+		waitFor(t, "the refused delete in audit.log", 3*time.Second, func() error {
+			log, _ := os.ReadFile(filepath.Join(m.dir, "audit.log"))
+			for _, line := range strings.Split(string(log), "\n") {
+				if strings.Contains(line, `"user":"user:alice"`) && strings.Contains(line, `"verb":"delete"`) && strings.Contains(line, `"code":403`) {
+					return nil
+				}
+			}
+			return errors.New("not logged yet")
+		})
+		// A user scoped to a namespace acts there only.
+		bob := filepath.Join(dir, "bob.conf")
+		mustCLI(t, admin, "", "create", "namespace", "shop")
+		mustCLI(t, admin, "", "user", "create", "bob", "--role", "edit", "--namespace", "shop", "--out", bob)
+		mustCLI(t, bob, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: shop}\n", "apply", "-f", "-")
+		if _, errOut, ok := cli(t, bob, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n", "apply", "-f", "-"); ok || !strings.Contains(errOut, `only in namespace "shop"`) {
+			t.Fatalf("scoped user outside its namespace: ok=%v %s", ok, errOut)
 		}
 		// Deleting the user revokes the certificate's access.
 		mustCLI(t, admin, "", "delete", "user", "alice")

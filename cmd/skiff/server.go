@@ -55,6 +55,8 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.RestoreKeyring, "restore-keyring", "", "with --restore: the old cluster's <data-dir>/keyring.json, so its secrets can be read")
 	f.BoolVar(&cfg.Insecure, "insecure-bench-only", false, "plain HTTP and Raft, no authentication: only to measure what security costs")
 	_ = f.MarkHidden("insecure-bench-only")
+	f.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 0, "snapshot every N log entries (default 8192)")
+	_ = f.MarkHidden("snapshot-threshold")
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile to this file until the server stops")
 	_ = f.MarkHidden("cpu-profile")
 	return cmd
