@@ -12,7 +12,10 @@
 // never waits for one.
 //
 // Files: store.go (tables, reads), indexes.go, commands.go (message types),
-// cmd_*.go (one handler each), fsm.go (apply, batch, snapshot, restore),
-// snapshot.go (format), watch.go (event history), node.go (raft wiring),
-// readindex.go (linearizable reads), peer.go (forwarding between masters).
+// cmd_*.go (one handler each), txn.go (the writes handlers make), fsm.go
+// (apply, batch, snapshot, restore), snapshot.go (format), watch.go (event
+// history), node.go (raft wiring), apply.go (writes and linearizable reads),
+// forward.go and peers.go / peerhttp.go (forwarding between masters),
+// members.go, apistore.go (the API's storage.Store), memstore.go (the same
+// without Raft, for tests), tlsstream.go (the TLS Raft transport).
 package raftfsm
