@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/skiff
 RUN_DIR  ?= /tmp/skiff-run
 
-.PHONY: build run test test-unit test-integration bench lint deps clean
+.PHONY: build run test test-unit test-integration bench lint deps clean images
 
 build: $(BIN)
 
@@ -31,6 +31,16 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# The end-to-end tests' image, as OCI archives for `ctr images import`:
+# skiff.local/echo:1 and :2, which differ only in $ECHO_VERSION.
+images:
+	@test -x /bin/busybox || { echo "images: /bin/busybox is missing: apt-get install busybox-static" >&2; exit 1; }
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/skiff-echo ./cmd/skiff-echo
+	$(GO) build -trimpath -o bin/skiff-mkimage ./cmd/skiff-mkimage
+	@mkdir -p examples/images
+	bin/skiff-mkimage --busybox /bin/busybox --binary bin/skiff-echo --ref skiff.local/echo:1 --env ECHO_VERSION=1 -o examples/images/echo.tar
+	bin/skiff-mkimage --busybox /bin/busybox --binary bin/skiff-echo --ref skiff.local/echo:2 --env ECHO_VERSION=2 -o examples/images/echo-2.tar
 
 clean:
 	rm -rf bin
