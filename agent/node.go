@@ -151,7 +151,7 @@ func (a *Agent) nodeObject(ctx context.Context, nc NodeConfig) *corev1.Node {
 				pressure(corev1.NodeDiskPressure, diskPressure, "KubeletHasNoDiskPressure", "KubeletHasDiskPressure", now),
 				pressure(corev1.NodePIDPressure, false, "KubeletHasSufficientPID", "KubeletHasInsufficientPID", now),
 			},
-			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.HostIP}, {Type: corev1.NodeHostName, Address: hostname}},
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.HostIP}, {Type: corev1.NodeHostName, Address: hostname}},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: nc.Port}},
 			NodeInfo: corev1.NodeSystemInfo{
 				MachineID: readTrim("/etc/machine-id"), BootID: readTrim("/proc/sys/kernel/random/boot_id"),

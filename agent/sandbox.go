@@ -30,7 +30,9 @@ type sandbox struct {
 
 func (a *Agent) podDir(uid types.UID) string { return filepath.Join(a.podsDir(), string(uid)) }
 
-func (a *Agent) sandboxFile(uid types.UID) string { return filepath.Join(a.podDir(uid), "sandbox.json") }
+func (a *Agent) sandboxFile(uid types.UID) string {
+	return filepath.Join(a.podDir(uid), "sandbox.json")
+}
 
 // netID names the pod's network attachment: unique on the host even when
 // several agents share it.

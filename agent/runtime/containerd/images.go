@@ -9,9 +9,9 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/platforms"
 	"github.com/containerd/containerd/reference/docker"
 	remotesdocker "github.com/containerd/containerd/remotes/docker"
+	"github.com/containerd/platforms"
 	"github.com/skiffhq/skiff/agent/runtime"
 )
 

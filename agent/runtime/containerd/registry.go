@@ -40,7 +40,7 @@ type RegistryAccess struct {
 	// may (containerd's own rule for localhost).
 	PlainHTTP bool `json:"plainHTTP,omitempty"`
 	// InsecureSkipVerify accepts any TLS certificate.
-	InsecureSkipVerify bool         `json:"insecureSkipVerify,omitempty"`
+	InsecureSkipVerify bool          `json:"insecureSkipVerify,omitempty"`
 	Auth               *RegistryAuth `json:"auth,omitempty"`
 }
 
