@@ -59,6 +59,9 @@ type Agent struct {
 	// lastErr remembers, per container, why its last start failed (the
 	// runtime has nothing to show for it).
 	lastErr map[string]startFailure
+	// startupGaveUp holds the containers whose startup probe failed
+	// for good: they are restarted.
+	startupGaveUp map[string]bool
 
 	ctx context.Context
 	wg  sync.WaitGroup
@@ -83,12 +86,17 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), clock: cfg.Clock,
 		pods: map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{},
-		backoff: newBackoffs(cfg.Clock), lastErr: map[string]startFailure{}}
+		backoff: newBackoffs(cfg.Clock), lastErr: map[string]startFailure{}, startupGaveUp: map[string]bool{}}
 	a.probes = probe.NewManager(probe.ManagerConfig{
 		Clock:  cfg.Clock,
 		Logger: cfg.Logger,
 		Execer: func(containerID string) probe.Execer { return execer{rt: cfg.Runtime, id: containerID} },
 		OnUpdate: func(u probe.Update) {
+			if u.Key.Kind == probe.Startup && u.Result == probe.Failure {
+				a.mu.Lock()
+				a.startupGaveUp[u.Key.ContainerID] = true
+				a.mu.Unlock()
+			}
 			a.kick(types.UID(u.Key.PodUID))
 		},
 	})

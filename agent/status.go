@@ -67,14 +67,17 @@ func (s *podSync) status() corev1.PodStatus {
 		}
 	}
 	n := len(pod.Spec.Containers)
+	policy := pod.Spec.RestartPolicy
 	switch {
 	case s.failed:
 		st.Phase = corev1.PodFailed
 	case !initDone:
 		st.Phase = corev1.PodPending
-	case exited == n && failed == 0:
+	// Only a pod whose containers are not restarted can finish: with
+	// Always they all come back, with OnFailure the failed ones do.
+	case exited == n && failed == 0 && policy != corev1.RestartPolicyAlways && policy != "":
 		st.Phase = corev1.PodSucceeded
-	case exited == n:
+	case exited == n && failed > 0 && policy == corev1.RestartPolicyNever:
 		st.Phase = corev1.PodFailed
 	case running > 0 || exited > 0:
 		st.Phase = corev1.PodRunning

@@ -231,26 +231,15 @@ func (s *podSync) unhealthy(ctx context.Context, c *corev1.Container, last *runt
 	return true
 }
 
-// startupFailed: the startup probe has had its whole budget
-// (initialDelay + period × failureThreshold) without success.
-func (a *Agent) startupFailed(pod *corev1.Pod, c *corev1.Container, last *runtime.Container) bool {
-	p := c.StartupProbe
-	if p == nil || last.StartedAt.IsZero() {
-		return false
+// startupFailed: the container's startup probe gave up on it.
+func (a *Agent) startupFailed(_ *corev1.Pod, _ *corev1.Container, last *runtime.Container) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.startupGaveUp[last.ID] {
+		delete(a.startupGaveUp, last.ID)
+		return true
 	}
-	if started, known := a.probes.Started(string(pod.UID), c.Name); !known || started {
-		return false
-	}
-	period := time.Duration(max(p.PeriodSeconds, 1)) * time.Second
-	if p.PeriodSeconds == 0 {
-		period = 10 * time.Second
-	}
-	threshold := p.FailureThreshold
-	if threshold == 0 {
-		threshold = 3
-	}
-	budget := time.Duration(p.InitialDelaySeconds)*time.Second + period*time.Duration(threshold)
-	return a.clock.Since(last.StartedAt) > budget+period/2
+	return false
 }
 
 func restartable(policy corev1.RestartPolicy, init bool, exit int32) bool {

@@ -32,6 +32,11 @@ type ServerConfig struct {
 	RestoreKeyring string
 	// NoAgent leaves out the local agent.
 	NoAgent bool
+	// Agent configures the local agent (its DataDir defaults to
+	// <DataDir>/agent, its address to the API host on port 10250).
+	Agent AgentConfig
+	// ClusterCIDR is where nodes' pod CIDRs (/24 each) come from.
+	ClusterCIDR string
 	// Timing are the Raft timeouts; zero means the defaults.
 	Timing raftfsm.Timing
 	// CertLifetime is how long certificates issued by this master live;
@@ -66,6 +71,9 @@ func (c *ServerConfig) check() error {
 	}
 	if modes > 1 {
 		return errors.New("--init, --join and --restore exclude each other")
+	}
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.42.0.0/16"
 	}
 	if c.Join != "" && c.Token == "" {
 		return errors.New("--join needs --token (printed by the first master, and kept in its <data-dir>/token)")

@@ -27,6 +27,7 @@ import (
 	"github.com/skiffhq/skiff/apis/skiffv1"
 	"github.com/skiffhq/skiff/apis/storage"
 	"github.com/skiffhq/skiff/raftfsm"
+	"github.com/skiffhq/skiff/reconcile/nodeipam"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -259,6 +260,9 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	go admin.run(ctx)
 	m.greet(admin.path)
 	m.ready.Store(true)
+	if !cfg.NoAgent {
+		go m.runAgent(ctx)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -317,8 +321,6 @@ func (m *masterProc) greet(adminPath string) {
 	}
 	if m.cfg.NoAgent {
 		fmt.Fprintln(out, "no local agent (--no-agent): this master stores and serves the cluster state but runs no pods")
-	} else {
-		fmt.Fprintln(out, "this build has no node agent yet: running as with --no-agent")
 	}
 }
 
@@ -452,6 +454,12 @@ func (m *masterProc) lead(ctx context.Context) {
 	})
 	for _, ns := range systemNamespaces {
 		retry(ctx, m.log, "creating namespace "+ns, func() error { return m.ensureNamespace(ctx, ns) })
+	}
+	if alloc, err := nodeipam.New(m.cfg.ClusterCIDR, fsmNodes{m}, m.log); err != nil {
+		m.fatal <- err
+		return
+	} else {
+		go alloc.Run(ctx, 500*time.Millisecond)
 	}
 	if m.newTokens {
 		m.tokensOnce.Do(func() {

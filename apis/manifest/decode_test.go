@@ -70,7 +70,7 @@ func TestDecode(t *testing.T) {
 		{"typo deep inside", pod, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"containers":[{"name":"c","imagee":"x"}]}}`, `spec.containers[0].imagee`, true, ""},
 		{"duplicate field", cm, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{},"data":{}}`, `"data"`, true, ""},
 		{"wrong type", cm, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":"text"}`, `data`, false, ""},
-		{"known but not acted on", pod, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"containers":[{"name":"c","image":"x"}]}}`, "", false, "spec"},
+		{"known but not acted on", pod, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"containers":[{"name":"c","image":"x","securityContext":{"privileged":true}}]}}`, "", false, "spec.containers[0].securityContext"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

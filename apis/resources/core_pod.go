@@ -24,6 +24,32 @@ func podResources() []*Resource {
 				"status.podIP":       p.Status.PodIP,
 			}
 		},
-		Acted: metadataActed,
+		Acted: append(append([]string{}, metadataActed...), podSpecActed("spec")...),
 	}}
+}
+
+// containerActed are the container fields the agent acts on.
+var containerActed = []string{
+	"name", "image", "imagePullPolicy", "command", "args", "workingDir", "env", "envFrom",
+	"ports", "resources.requests", "resources.limits", "volumeMounts[].name", "volumeMounts[].mountPath",
+	"volumeMounts[].readOnly", "volumeMounts[].subPath",
+	"livenessProbe", "readinessProbe", "startupProbe", "lifecycle.preStop",
+}
+
+// podSpecActed lists what the agent acts on in a pod spec at prefix
+// ("spec", or "spec.template.spec" for the kinds that embed one).
+func podSpecActed(prefix string) []string {
+	out := []string{
+		prefix + ".nodeName", prefix + ".restartPolicy", prefix + ".terminationGracePeriodSeconds",
+		prefix + ".imagePullSecrets", prefix + ".hostname", prefix + ".hostAliases",
+		prefix + ".volumes[].name", prefix + ".volumes[].emptyDir", prefix + ".volumes[].hostPath",
+		prefix + ".volumes[].configMap", prefix + ".volumes[].secret", prefix + ".volumes[].projected",
+		prefix + ".volumes[].downwardAPI",
+	}
+	for _, kind := range []string{"containers", "initContainers"} {
+		for _, f := range containerActed {
+			out = append(out, prefix+"."+kind+"[]."+f)
+		}
+	}
+	return out
 }

@@ -373,14 +373,16 @@ func TestDiscoveryAndHealth(t *testing.T) {
 
 func TestUnactedFieldsWarn(t *testing.T) {
 	f := newFixture(t)
-	// Until the agent exists skiff acts on no field of a pod's spec: the
+	// The agent does not act on a container's securityContext yet: the
 	// warning says so, naming it. A ConfigMap is acted on in full.
+	privileged := true
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "q", Namespace: "default"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox",
+			SecurityContext: &corev1.SecurityContext{Privileged: &privileged}}}}}
 	if _, err := f.c.Create(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.warned) != 1 || !strings.HasPrefix(f.warned[0], "spec: accepted, but skiff does not act") {
+	if len(f.warned) != 1 || !strings.HasPrefix(f.warned[0], "spec.containers[0].securityContext: accepted, but skiff does not act") {
 		t.Fatalf("warnings for a pod = %q", f.warned)
 	}
 	f.warned = nil

@@ -195,6 +195,14 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t *target) {
 			pre.ResourceVersion = rv
 		}
 	}
+	if rec, handled, err := s.gracefulDelete(r.Context(), t, opts, pre); handled || err != nil {
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeRaw(w, http.StatusOK, rec.JSON())
+		return
+	}
 	rec, err := s.store.Delete(r.Context(), t.res, t.namespace, t.name, pre)
 	if err != nil {
 		writeError(w, err)

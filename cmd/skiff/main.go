@@ -54,6 +54,8 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.config, "config", "", "client config file (default $SKIFF_CONFIG, else ~/.skiff/config)")
 	root.AddCommand(
 		newServerCmd(),
+		newAgentCmd(),
+		newContainerLoggerCmd(),
 		newApplyCmd(g),
 		newGetCmd(g),
 		newDescribeCmd(g),

@@ -13,6 +13,7 @@ func newServerCmd() *cobra.Command {
 	cfg := daemon.ServerConfig{}
 	var verbose bool
 	var cpuProfile string
+	var labels, taints []string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a master: the Raft-replicated store, the API, and (on the leader) the cluster's loops",
@@ -26,6 +27,9 @@ func newServerCmd() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if err := parseNodeFlags(&cfg.Agent, labels, taints); err != nil {
+				return err
+			}
 			cfg.Out = os.Stdout
 			cfg.Version = version
 			if cpuProfile != "" {
@@ -50,6 +54,8 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.Token, "token", "", "server join token (with --join)")
 	f.StringVar(&cfg.Restore, "restore", "", "start a new one-master cluster from a snapshot saved with `skiff snapshot save`")
 	f.BoolVar(&cfg.NoAgent, "no-agent", false, "do not run the node agent in this process")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod addresses; each node gets a /24 of it")
+	addNodeFlags(f, &cfg.Agent, &labels, &taints)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.DurationVar(&cfg.CertLifetime, "cert-lifetime", 0, "lifetime of the certificates this master issues (default 90 days; renewed at 2/3)")
 	f.StringVar(&cfg.RestoreKeyring, "restore-keyring", "", "with --restore: the old cluster's <data-dir>/keyring.json, so its secrets can be read")

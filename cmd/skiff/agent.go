@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/skiffhq/skiff/agent/containerlog"
+	ctrd "github.com/skiffhq/skiff/agent/runtime/containerd"
+	"github.com/skiffhq/skiff/daemon"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+)
+
+func newAgentCmd() *cobra.Command {
+	var cfg daemon.AgentConfig
+	var labels, taints []string
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node agent: it joins the cluster and runs the pods bound to this node",
+		Example: `  skiff agent --join 127.0.0.1:6443 --token SKIFF1-... --data-dir /var/lib/skiff-agent --node-name n2
+  skiff agent --data-dir /var/lib/skiff-agent          # later starts: the node keeps its certificate`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := parseNodeFlags(&cfg, labels, taints); err != nil {
+				return err
+			}
+			cfg.Logger = newLogger(verbose)
+			cfg.Out = os.Stdout
+			cfg.Version = version
+			return daemon.RunAgent(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/skiff-agent", "directory for the node's credentials, pods' files, logs and images/")
+	f.StringVar(&cfg.Join, "join", "", "API address (host:port) of a master, the first time")
+	f.StringVar(&cfg.Token, "token", "", "worker join token (with --join)")
+	addNodeFlags(f, &cfg, &labels, &taints)
+	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}
+
+// addNodeFlags declares the flags `skiff agent` and `skiff server` share
+// for the node agent.
+func addNodeFlags(f *pflag.FlagSet, cfg *daemon.AgentConfig, labels, taints *[]string) {
+	f.StringVar(&cfg.NodeName, "node-name", "", "the node's name (default: the host name)")
+	f.StringVar(&cfg.Address, "agent-addr", "", "IP:port of the agent's endpoint for logs and exec; its IP is the node's address (default 127.0.0.1:10250, for a server its API host)")
+	f.StringVar(&cfg.ContainerdAddress, "containerd-address", "", "containerd socket (default: the system's if running, else one the agent starts under --data-dir)")
+	f.StringVar(&cfg.Runtime, "runtime", "containerd", "containerd, or fake (scale benchmarks only: nothing runs)")
+	f.StringVar(&cfg.RegistryConfig, "registry-config", "", "registries.yaml: mirrors, plain-HTTP registries, credentials")
+	f.DurationVar(&cfg.SyncPeriod, "sync-period", 0, "full resync of every pod (default 20s)")
+	f.StringArrayVar(labels, "node-label", nil, "node label key=value (repeatable)")
+	f.StringArrayVar(taints, "node-taint", nil, "node taint key=value:Effect (repeatable)")
+	f.IntVar(&cfg.MaxPods, "max-pods", 110, "the node's pod capacity")
+}
+
+func parseNodeFlags(cfg *daemon.AgentConfig, labels, taints []string) error {
+	for _, l := range labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--node-label %q: want key=value", l)
+		}
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		cfg.Labels[k] = v
+	}
+	for _, t := range taints {
+		kv, effect, ok := strings.Cut(t, ":")
+		k, v, _ := strings.Cut(kv, "=")
+		e := corev1.TaintEffect(effect)
+		if !ok || k == "" || (e != corev1.TaintEffectNoSchedule && e != corev1.TaintEffectPreferNoSchedule && e != corev1.TaintEffectNoExecute) {
+			return fmt.Errorf("--node-taint %q: want key[=value]:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute", t)
+		}
+		cfg.Taints = append(cfg.Taints, corev1.Taint{Key: k, Value: v, Effect: e})
+	}
+	return nil
+}
+
+func newLogger(verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// newContainerLoggerCmd is run by containerd's shim, not by people: it
+// writes a container's output to its log file (see package containerlog).
+func newContainerLoggerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    ctrd.LoggerCommand + " MAXBYTES:FILES:PATH",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			spec, err := containerlog.ParseSpec(args[0])
+			if err != nil {
+				return err
+			}
+			return containerlog.RunLogger(spec)
+		},
+	}
+}

@@ -1,0 +1,383 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skiffhq/skiff/agent"
+	"github.com/skiffhq/skiff/agent/endpoint"
+	"github.com/skiffhq/skiff/agent/podnet"
+	"github.com/skiffhq/skiff/agent/runtime"
+	ctrd "github.com/skiffhq/skiff/agent/runtime/containerd"
+	"github.com/skiffhq/skiff/agent/volumes"
+	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/client"
+	"github.com/skiffhq/skiff/apis/pki"
+	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/apis/skiffv1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// AgentConfig configures `skiff agent` (and the agent a server runs).
+type AgentConfig struct {
+	// DataDir holds the node's credentials, pods' files, logs, images/
+	// and, when the agent runs its own, containerd's state.
+	DataDir string
+	// NodeName defaults to the host name.
+	NodeName string
+	// Join is a master's API address; Token a worker (or server) token.
+	// Needed only the first time, until the node has its certificate.
+	Join  string
+	Token string
+	// Address is host:port of the agent's endpoint (logs, exec, images);
+	// its host is the node's InternalIP. Default 127.0.0.1:10250.
+	Address string
+	// ContainerdAddress is containerd's socket; empty: the system's if one
+	// runs, else a containerd the agent starts under DataDir.
+	ContainerdAddress string
+	// Runtime is "containerd" (default) or "fake" (scale benchmarks only:
+	// nothing runs).
+	Runtime string
+	// RegistryConfig is a registries.yaml (mirrors, plain HTTP, auth).
+	RegistryConfig string
+	SyncPeriod     time.Duration
+	Labels         map[string]string
+	Taints         []corev1.Taint
+	MaxPods        int
+	Version        string
+	Out            io.Writer
+	Logger         *slog.Logger
+
+	// issue, set by a server for its own agent, certifies the node
+	// directly instead of joining with a token.
+	issue func(csrPEM []byte, hosts []string) (certPEM, bundle []byte, servers []string, err error)
+}
+
+// Agent files under the data dir.
+const (
+	agentCertName = "node"
+	agentCAFile   = "ca.crt"
+	agentServers  = "servers.json"
+)
+
+// RunAgent runs a node agent until ctx ends.
+func RunAgent(ctx context.Context, cfg AgentConfig) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	log := cfg.Logger.With("node", cfg.NodeName)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	keys, servers, err := agentCredentials(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = keys.ClientTLS()
+	api, err := client.New(&client.Config{Servers: servers}, client.Options{Transport: tr, Timeout: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	cluster := newAgentCluster(api)
+	go renewNodeCert(ctx, cfg.DataDir, keys, api, log)
+
+	rt, closeRT, err := agentRuntime(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeRT()
+	vols, err := volumes.New(volumes.Config{Root: cfg.DataDir, Source: cluster, Logger: log})
+	if err != nil {
+		return err
+	}
+	host, portStr, _ := net.SplitHostPort(cfg.Address)
+	port, _ := strconv.Atoi(portStr)
+	network := &lateNetwork{}
+	ag, err := agent.New(agent.Config{NodeName: cfg.NodeName, DataDir: cfg.DataDir, Cluster: cluster, Runtime: rt,
+		Network: network, Volumes: vols, SyncPeriod: cfg.SyncPeriod, HostIP: host, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	// The endpoint first: the API can reach logs as soon as pods run.
+	ln, err := net.Listen("tcp", cfg.Address)
+	if err != nil {
+		return fmt.Errorf("agent endpoint: %w", err)
+	}
+	srv := &http.Server{Handler: endpoint.Handler(ag.Backend(), endpoint.RequireServerCert),
+		TLSConfig: keys.ServerTLS(true), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietTLSLog()}
+	go func() { _ = srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
+	defer srv.Close()
+
+	nc := agent.NodeConfig{Labels: cfg.Labels, Taints: cfg.Taints, MaxPods: cfg.MaxPods, Port: int32(port), Version: cfg.Version}
+	fmt.Fprintf(cfg.Out, "node %s: registering with %s\n", cfg.NodeName, strings.Join(servers, ", "))
+	node, err := ag.Register(ctx, nc)
+	if err != nil {
+		return fmt.Errorf("registering node %s: %w", cfg.NodeName, err)
+	}
+	if cfg.Runtime == "fake" {
+		network.set(podnet.NewFake(node.Spec.PodCIDR))
+	} else {
+		ncfg := podnet.DefaultConfig()
+		ncfg.PodCIDR, ncfg.Logger = node.Spec.PodCIDR, log
+		// Per node, so that several agents can share a host (tests).
+		ncfg.NetNSDir = filepath.Join("/run/skiff/netns", cfg.NodeName)
+		ncfg.IPAMDataDir = filepath.Join(cfg.DataDir, "cni", "ipam")
+		ncfg.BridgeName = bridgeName(cfg.NodeName)
+		cni, err := podnet.New(ncfg)
+		if err != nil {
+			return fmt.Errorf("pod network %s: %w", node.Spec.PodCIDR, err)
+		}
+		network.set(cni)
+	}
+	go ag.Heartbeat(ctx, nc)
+
+	pods := client.NewInformer(api, resourceOf(api, "Pod"), client.ListOptions{FieldSelector: "spec.nodeName=" + cfg.NodeName}, log)
+	pods.AddHandler(client.Handler{
+		OnAdd:    func(o apis.Object) { ag.PodUpdated(o.(*corev1.Pod)) },
+		OnUpdate: func(_, o apis.Object) { ag.PodUpdated(o.(*corev1.Pod)) },
+		OnDelete: func(o apis.Object) { ag.PodDeleted(o.(*corev1.Pod)) },
+	})
+	go pods.Run(ctx)
+	select {
+	case <-pods.Synced():
+	case <-ctx.Done():
+		return nil
+	}
+	if err := ag.CleanUpLeftovers(ctx); err != nil {
+		log.Warn("cleaning up after an earlier run", "err", err)
+	}
+	go watchImageDir(ctx, filepath.Join(cfg.DataDir, "images"), rt, log)
+	fmt.Fprintf(cfg.Out, "node %s: ready (pod CIDR %s, endpoint %s)\n", cfg.NodeName, node.Spec.PodCIDR, cfg.Address)
+	return ag.Run(ctx)
+}
+
+func (cfg *AgentConfig) defaults() error {
+	if cfg.DataDir == "" {
+		return errors.New("--data-dir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--node-name not given and no host name: %w", err)
+		}
+		cfg.NodeName = strings.ToLower(h)
+	}
+	if msgs := validation.IsDNS1123Subdomain(cfg.NodeName); len(msgs) > 0 {
+		return fmt.Errorf("--node-name %q: %s", cfg.NodeName, strings.Join(msgs, "; "))
+	}
+	if cfg.Address == "" {
+		cfg.Address = "127.0.0.1:10250"
+	}
+	host, _, err := net.SplitHostPort(cfg.Address)
+	if err != nil || net.ParseIP(host) == nil || net.ParseIP(host).IsUnspecified() {
+		return fmt.Errorf("--address %q: must be IP:port with the node's own IP (the masters reach the agent there)", cfg.Address)
+	}
+	switch cfg.Runtime {
+	case "":
+		cfg.Runtime = "containerd"
+	case "containerd", "fake":
+	default:
+		return fmt.Errorf("--runtime %q: must be containerd or fake", cfg.Runtime)
+	}
+	return nil
+}
+
+// agentCredentials loads the node's certificate, or obtains one: from the
+// local server for its own agent, else by joining with a token.
+func agentCredentials(ctx context.Context, cfg *AgentConfig) (*pki.KeyPair, []string, error) {
+	dir := cfg.DataDir
+	certPEM, keyPEM, err := pki.LoadKeyPairFiles(dir, agentCertName)
+	if err == nil {
+		bundle, err := os.ReadFile(filepath.Join(dir, agentCAFile))
+		if err != nil {
+			return nil, nil, err
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, agentServers))
+		if err != nil {
+			return nil, nil, err
+		}
+		var servers []string
+		if err := json.Unmarshal(raw, &servers); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", agentServers, err)
+		}
+		kp, err := pki.NewKeyPair(certPEM, keyPEM, bundle)
+		return kp, servers, err
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, err
+	}
+	host, _, _ := net.SplitHostPort(cfg.Address)
+	csr, keyPEM, err := pki.NewCSR(pki.NodeName(cfg.NodeName))
+	if err != nil {
+		return nil, nil, err
+	}
+	var bundle []byte
+	var servers []string
+	switch {
+	case cfg.issue != nil:
+		certPEM, bundle, servers, err = cfg.issue(csr, []string{host})
+		if err != nil {
+			return nil, nil, err
+		}
+	case cfg.Join == "" || cfg.Token == "":
+		return nil, nil, fmt.Errorf("%s holds no node credentials: pass --join HOST:PORT --token T (a worker token from `skiff token create --role worker`)", dir)
+	default:
+		tok, err := pki.ParseToken(cfg.Token)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--token: %w", err)
+		}
+		target := strings.TrimPrefix(cfg.Join, "https://")
+		req := &skiffv1.JoinRequest{Token: tok.String(), Role: skiffv1.RoleWorker, Name: cfg.NodeName, CSR: string(csr), APIAddress: cfg.Address}
+		var resp *skiffv1.JoinResponse
+		err = retryJoin(ctx, cfg.Out, target, func() error {
+			ca, err := fetchPinnedCA(ctx, target, tok)
+			if err != nil {
+				return err
+			}
+			c, err := pinnedClient(target, ca, nil, nil)
+			if err != nil {
+				return err
+			}
+			resp, err = c.Join(ctx, req)
+			return err
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		certPEM, bundle = []byte(resp.Certificate), []byte(resp.CABundle)
+		for _, s := range resp.APIAddresses {
+			servers = append(servers, "https://"+s)
+		}
+		if len(servers) == 0 {
+			servers = []string{"https://" + target}
+		}
+	}
+	if err := pki.SaveKeyPair(dir, agentCertName, certPEM, keyPEM); err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, agentCAFile), bundle, 0o644); err != nil {
+		return nil, nil, err
+	}
+	raw, _ := json.Marshal(servers)
+	if err := os.WriteFile(filepath.Join(dir, agentServers), raw, 0o600); err != nil {
+		return nil, nil, err
+	}
+	kp, err := pki.NewKeyPair(certPEM, keyPEM, bundle)
+	return kp, servers, err
+}
+
+// renewNodeCert renews the node's certificate at two thirds of its life.
+func renewNodeCert(ctx context.Context, dir string, keys *pki.KeyPair, api *client.Client, log *slog.Logger) {
+	for {
+		wait := time.Until(pki.RenewAt(keys.Leaf()))
+		if wait < time.Second {
+			wait = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		csr, keyPEM, err := pki.NewCSR(keys.Leaf().Subject.CommonName)
+		if err == nil {
+			var resp *skiffv1.RenewResponse
+			if resp, err = api.Renew(ctx, &skiffv1.RenewRequest{CSR: string(csr)}); err == nil {
+				if err = keys.Set([]byte(resp.Certificate), keyPEM); err == nil {
+					keys.SetTrust([]byte(resp.CABundle))
+					err = pki.SaveKeyPair(dir, agentCertName, []byte(resp.Certificate), keyPEM)
+					if err == nil {
+						err = os.WriteFile(filepath.Join(dir, agentCAFile), []byte(resp.CABundle), 0o644)
+					}
+				}
+			}
+		}
+		if err != nil {
+			log.Warn("renewing the node certificate; retrying in a minute", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Minute):
+			}
+			continue
+		}
+		log.Info("node certificate renewed", "notAfter", keys.Leaf().NotAfter)
+	}
+}
+
+// agentRuntime connects to containerd (starting one if none runs) or
+// returns the fake runtime.
+func agentRuntime(ctx context.Context, cfg AgentConfig, log *slog.Logger) (runtime.Runtime, func(), error) {
+	if cfg.Runtime == "fake" {
+		log.Warn("runtime fake: pods are recorded, never run (scale benchmarks only)")
+		return runtime.NewFake(nil), func() {}, nil
+	}
+	addr := cfg.ContainerdAddress
+	if addr == "" {
+		own := filepath.Join(cfg.DataDir, "containerd", "containerd.sock")
+		switch {
+		case ctrd.Reachable(ctrd.DefaultAddress):
+			addr = ctrd.DefaultAddress
+		case ctrd.Reachable(own):
+			addr = own // ours, left running by an earlier run
+		default:
+			d, err := ctrd.StartDaemon(ctx, ctrd.DaemonConfig{Dir: filepath.Join(cfg.DataDir, "containerd"), Logger: log})
+			if err != nil {
+				return nil, nil, err
+			}
+			addr = d.Address
+			log.Info("started containerd", "address", addr)
+		}
+	}
+	var regs *ctrd.RegistryConfig
+	if cfg.RegistryConfig != "" {
+		var err error
+		if regs, err = ctrd.LoadRegistryConfig(cfg.RegistryConfig); err != nil {
+			return nil, nil, fmt.Errorf("--registry-config: %w", err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := ctrd.New(ctx, ctrd.Config{Address: addr, Namespace: "skiff-" + cfg.NodeName, LoggerBinary: self,
+		Registries: regs, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return rt, func() { rt.Close() }, nil
+}
+
+// bridgeName is the node's bridge: skiff0 for a host's only agent; tests
+// that run several agents on one host get one per node.
+func bridgeName(node string) string {
+	if v := os.Getenv("SKIFF_BRIDGE"); v != "" {
+		return v
+	}
+	return "skiff0"
+}
+
+func resourceOf(c *client.Client, kind string) *resources.Resource {
+	r, _ := c.Registry().ByKind(kind)
+	return r
+}

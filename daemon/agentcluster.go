@@ -1,0 +1,91 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/client"
+	"github.com/skiffhq/skiff/apis/resources"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// agentCluster is agent.Cluster over the API client with the node's
+// certificate.
+type agentCluster struct {
+	c                                    *client.Client
+	pods, nodes, configmaps, secrets, ev *resources.Resource
+}
+
+func newAgentCluster(c *client.Client) *agentCluster {
+	reg := c.Registry()
+	get := func(kind string) *resources.Resource { r, _ := reg.ByKind(kind); return r }
+	return &agentCluster{c: c, pods: get("Pod"), nodes: get("Node"), configmaps: get("ConfigMap"), secrets: get("Secret"), ev: get("Event")}
+}
+
+func (a *agentCluster) ConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error) {
+	o, err := a.c.Get(ctx, a.configmaps, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return o.(*corev1.ConfigMap), nil
+}
+
+func (a *agentCluster) Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	o, err := a.c.Get(ctx, a.secrets, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return o.(*corev1.Secret), nil
+}
+
+func (a *agentCluster) UpdatePodStatus(ctx context.Context, pod *corev1.Pod) error {
+	_, err := a.c.UpdateStatus(ctx, typed(pod, "v1", "Pod"))
+	return err
+}
+
+func (a *agentCluster) DeletePod(ctx context.Context, namespace, name string, uid types.UID) error {
+	_, err := a.c.Delete(ctx, a.pods, namespace, name, &metav1.Preconditions{UID: &uid})
+	return err
+}
+
+func (a *agentCluster) GetNode(ctx context.Context, name string) (*corev1.Node, error) {
+	o, err := a.c.Get(ctx, a.nodes, "", name)
+	if err != nil {
+		return nil, err
+	}
+	return o.(*corev1.Node), nil
+}
+
+func (a *agentCluster) CreateNode(ctx context.Context, node *corev1.Node) (*corev1.Node, error) {
+	return nodeOf(a.c.Create(ctx, typed(node, "v1", "Node")))
+}
+
+func (a *agentCluster) UpdateNode(ctx context.Context, node *corev1.Node) (*corev1.Node, error) {
+	return nodeOf(a.c.Update(ctx, typed(node, "v1", "Node")))
+}
+
+func (a *agentCluster) UpdateNodeStatus(ctx context.Context, node *corev1.Node) (*corev1.Node, error) {
+	return nodeOf(a.c.UpdateStatus(ctx, typed(node, "v1", "Node")))
+}
+
+func (a *agentCluster) CreateEvent(ctx context.Context, ev *corev1.Event) error {
+	_, err := a.c.Create(ctx, typed(ev, "v1", "Event"))
+	return err
+}
+
+func nodeOf(o apis.Object, err error) (*corev1.Node, error) {
+	if err != nil {
+		return nil, err
+	}
+	return o.(*corev1.Node), nil
+}
+
+// typed sets apiVersion and kind, which the client needs to find the
+// resource.
+func typed[T apis.Object](obj T, apiVersion, kind string) T {
+	obj.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, kind))
+	return obj
+}
