@@ -39,6 +39,8 @@ type Config struct {
 	SyncPeriod time.Duration
 	// HostIP is the node's address (status.hostIP).
 	HostIP string
+	// Prober runs probes; nil means the real one (tests give a fake).
+	Prober probe.Prober
 	// ResolvConf is copied into pods as /etc/resolv.conf; default the
 	// host's.
 	ResolvConf string
@@ -90,6 +92,7 @@ func New(cfg Config) (*Agent, error) {
 	a.probes = probe.NewManager(probe.ManagerConfig{
 		Clock:  cfg.Clock,
 		Logger: cfg.Logger,
+		Prober: cfg.Prober,
 		Execer: func(containerID string) probe.Execer { return execer{rt: cfg.Runtime, id: containerID} },
 		OnUpdate: func(u probe.Update) {
 			if u.Key.Kind == probe.Startup && u.Result == probe.Failure {
