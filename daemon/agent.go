@@ -333,19 +333,17 @@ func agentRuntime(ctx context.Context, cfg AgentConfig, log *slog.Logger) (runti
 		return runtime.NewFake(nil), func() {}, nil
 	}
 	addr := cfg.ContainerdAddress
+	var own *ctrd.Daemon
 	if addr == "" {
-		own := filepath.Join(cfg.DataDir, "containerd", "containerd.sock")
 		switch {
 		case ctrd.Reachable(ctrd.DefaultAddress):
 			addr = ctrd.DefaultAddress
-		case ctrd.Reachable(own):
-			addr = own // ours, left running by an earlier run
 		default:
 			d, err := ctrd.StartDaemon(ctx, ctrd.DaemonConfig{Dir: filepath.Join(cfg.DataDir, "containerd"), Logger: log})
 			if err != nil {
 				return nil, nil, err
 			}
-			addr = d.Address
+			addr, own = d.Address, d
 			log.Info("started containerd", "address", addr)
 		}
 	}
@@ -365,7 +363,17 @@ func agentRuntime(ctx context.Context, cfg AgentConfig, log *slog.Logger) (runti
 	if err != nil {
 		return nil, nil, err
 	}
-	return rt, func() { rt.Close() }, nil
+	return rt, func() {
+		rt.Close()
+		if own != nil {
+			// The agent's context has ended: wait for containerd to stop
+			// (its containers keep running).
+			select {
+			case <-own.Done():
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}, nil
 }
 
 // bridgeName is the node's bridge: skiff0 for a host's only agent; tests

@@ -204,9 +204,18 @@ func (c *Client) Patch(ctx context.Context, res *resources.Resource, namespace, 
 // Delete removes an object and returns it as it was; pre, when not nil,
 // must match the stored object.
 func (c *Client) Delete(ctx context.Context, res *resources.Resource, namespace, name string, pre *metav1.Preconditions) (apis.Object, error) {
+	return c.DeleteWithOptions(ctx, res, namespace, name, metav1.DeleteOptions{Preconditions: pre})
+}
+
+// DeleteWithOptions removes an object with Kubernetes' DeleteOptions
+// (preconditions, gracePeriodSeconds). A pod running on a node is only
+// marked: the returned object has a deletionTimestamp, and the pod goes
+// once its node has stopped it.
+func (c *Client) DeleteWithOptions(ctx context.Context, res *resources.Resource, namespace, name string, opts metav1.DeleteOptions) (apis.Object, error) {
 	req := request{method: http.MethodDelete, path: Path(res, namespace, name, "")}
-	if pre != nil {
-		body, err := json.Marshal(metav1.DeleteOptions{TypeMeta: metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}, Preconditions: pre})
+	if opts.Preconditions != nil || opts.GracePeriodSeconds != nil {
+		opts.TypeMeta = metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}
+		body, err := json.Marshal(opts)
 		if err != nil {
 			return nil, err
 		}

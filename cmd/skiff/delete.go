@@ -1,19 +1,25 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/skiffhq/skiff/apis/client"
+	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func newDeleteCmd(g *globals) *cobra.Command {
 	var files []string
 	var selector string
 	var ignoreNotFound bool
+	var all, wait bool
+	var gracePeriod int64
 	cmd := &cobra.Command{
 		Use:   "delete (-f FILE | TYPE NAME... | TYPE/NAME... | TYPE -l SELECTOR)",
 		Short: "Delete objects",
@@ -60,8 +66,8 @@ func newDeleteCmd(g *globals) *cobra.Command {
 						ns = g.ns()
 					}
 					if len(t.names) == 0 {
-						if selector == "" {
-							return fmt.Errorf("name the %s to delete, or select them with -l", t.res.Plural)
+						if selector == "" && !all {
+							return fmt.Errorf("name the %s to delete, or select them with -l or --all", t.res.Plural)
 						}
 						list, err := listAll(ctx, c, t.res, client.ListOptions{Namespace: ns, LabelSelector: selector})
 						if err != nil {
@@ -81,8 +87,13 @@ func newDeleteCmd(g *globals) *cobra.Command {
 				}
 			}
 			var failed error
+			opts := metav1.DeleteOptions{}
+			if gracePeriod >= 0 {
+				opts.GracePeriodSeconds = &gracePeriod
+			}
+			var pending []victim
 			for _, v := range victims {
-				obj, err := c.Delete(ctx, v.t.res, v.ns, v.obj, nil)
+				obj, err := c.DeleteWithOptions(ctx, v.t.res, v.ns, v.obj, opts)
 				if apierrors.IsNotFound(err) && ignoreNotFound {
 					continue
 				}
@@ -92,6 +103,17 @@ func newDeleteCmd(g *globals) *cobra.Command {
 					continue
 				}
 				fmt.Fprintf(out, "%s deleted\n", kindName(v.t.res, obj))
+				if obj.GetDeletionTimestamp() != nil {
+					pending = append(pending, v)
+				}
+			}
+			if wait {
+				for _, v := range pending {
+					if err := waitGone(ctx, c, v.t.res, v.ns, v.obj); err != nil {
+						fmt.Fprintln(os.Stderr, describeError(err))
+						failed = errAlreadyReported{}
+					}
+				}
 			}
 			return failed
 		},
@@ -99,6 +121,34 @@ func newDeleteCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "delete the objects of these manifests")
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "delete the objects matching this label selector")
 	cmd.Flags().BoolVar(&ignoreNotFound, "ignore-not-found", false, "treat objects that do not exist as deleted")
+	cmd.Flags().BoolVar(&all, "all", false, "delete every object of the type in the namespace")
+	cmd.Flags().BoolVar(&wait, "wait", true, "wait until pods being stopped by their node are gone")
+	cmd.Flags().Int64Var(&gracePeriod, "grace-period", -1, "seconds a pod gets to stop (default: its terminationGracePeriodSeconds); 0 removes it at once")
 	g.addNamespaceFlag(cmd)
 	return cmd
+}
+
+// waitGone waits until an object being stopped by its node has gone,
+// showing progress every few seconds.
+func waitGone(ctx context.Context, c *client.Client, res *resources.Resource, namespace, name string) error {
+	start := time.Now()
+	last := start
+	for {
+		_, err := c.Get(ctx, res, namespace, name)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if time.Since(last) >= 3*time.Second {
+			fmt.Fprintf(os.Stderr, "waiting for %s/%s to stop (%s so far)\n", res.Singular, name, time.Since(start).Truncate(time.Second))
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,6 +72,9 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	if err := os.WriteFile(d.configPath(), []byte(d.config()), 0o600); err != nil {
 		return nil, err
 	}
+	// A containerd of an earlier run that died without stopping it: stop
+	// it and start one this run supervises (containers live on).
+	d.stopLeftover()
 	if err := d.start(); err != nil {
 		return nil, err
 	}
@@ -115,7 +120,35 @@ func (d *Daemon) start() error {
 	d.mu.Lock()
 	d.cmd = cmd
 	d.mu.Unlock()
-	return nil
+	return os.WriteFile(d.pidPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
+}
+
+func (d *Daemon) pidPath() string { return filepath.Join(d.cfg.Dir, "containerd.pid") }
+
+// stopLeftover stops the containerd whose PID an earlier run recorded, if
+// it still runs with this directory's config.
+func (d *Daemon) stopLeftover() {
+	raw, err := os.ReadFile(d.pidPath())
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), d.configPath()) {
+		return // gone, or the PID now belongs to another process
+	}
+	d.cfg.Logger.Info("stopping the containerd an earlier run left", "pid", pid)
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 100; i++ {
+		if err := syscall.Kill(pid, 0); err != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
 func (d *Daemon) waitReady(ctx context.Context, limit time.Duration) error {

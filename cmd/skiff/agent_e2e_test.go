@@ -1,0 +1,397 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// requireAgentPrereqs checks what end-to-end agent tests need. Without CI
+// a missing piece skips the test with the reason; under CI=true it fails.
+func requireAgentPrereqs(t *testing.T) string {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, bin := range []string{"containerd", "runc", "containerd-shim-runc-v2"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin+" (apt-get install containerd runc)")
+		}
+	}
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		missing = append(missing, "CNI plugins (apt-get install containernetworking-plugins)")
+	}
+	image, _ := filepath.Abs("../../examples/images/echo.tar")
+	if _, err := os.Stat(image); err != nil {
+		missing = append(missing, "examples/images/echo.tar (make images)")
+	}
+	if len(missing) > 0 {
+		msg := "end-to-end agent test needs: " + strings.Join(missing, ", ")
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return image
+}
+
+// agentProc is one `skiff agent` process of a test.
+type agentProc struct {
+	t      *testing.T
+	dir    string
+	addr   string
+	node   string
+	bridge string
+	args   []string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	log    bytes.Buffer
+	exited chan struct{}
+}
+
+func (a *agentProc) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.log.Write(p)
+}
+
+func (a *agentProc) logs() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.log.String()
+}
+
+func (a *agentProc) start() {
+	a.t.Helper()
+	a.cmd = exec.Command(skiffBin, append([]string{"agent", "--data-dir", a.dir, "--node-name", a.node,
+		"--agent-addr", a.addr, "--sync-period", "2s"}, a.args...)...)
+	a.cmd.Env = append(os.Environ(), "SKIFF_BRIDGE="+a.bridge)
+	a.cmd.Stdout, a.cmd.Stderr = a, a
+	if err := a.cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	a.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(a.cmd, a.exited)
+}
+
+func (a *agentProc) signal(sig syscall.Signal) {
+	if a.cmd == nil || a.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-a.exited:
+		return
+	default:
+	}
+	a.cmd.Process.Signal(sig)
+	select {
+	case <-a.exited:
+	case <-time.After(15 * time.Second):
+		a.cmd.Process.Kill()
+		<-a.exited
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// podStatus reads a pod's status through the CLI.
+func getPod(t *testing.T, cfg, name string) (*corev1.Pod, error) {
+	out, errOut, ok := cli(t, cfg, "", "get", "pod", name, "-o", "json")
+	if !ok {
+		return nil, errors.New(errOut)
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal([]byte(out), &pod); err != nil {
+		return nil, err
+	}
+	return &pod, nil
+}
+
+func podRunningReady(t *testing.T, cfg, name string) (*corev1.Pod, error) {
+	pod, err := getPod(t, cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	if pod.Status.Phase != corev1.PodRunning {
+		return nil, fmt.Errorf("phase %s: %+v", pod.Status.Phase, pod.Status.ContainerStatuses)
+	}
+	for _, c := range pod.Status.ContainerStatuses {
+		if !c.Ready {
+			return nil, fmt.Errorf("container %s not ready: %+v", c.Name, c.State)
+		}
+	}
+	return pod, nil
+}
+
+func httpGet(url string) (string, error) {
+	hc := &http.Client{Timeout: 3 * time.Second}
+	resp, err := hc.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return string(body), fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(body), err
+}
+
+// taskPID asks containerd for the PID of a pod's container task.
+func taskPID(t *testing.T, a *agentProc, containerID string) string {
+	out, err := exec.Command("ctr", "-a", filepath.Join(a.dir, "containerd", "containerd.sock"), "-n", "skiff-"+a.node,
+		"tasks", "ls").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctr tasks ls: %v: %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == containerID {
+			return f[1]
+		}
+	}
+	t.Fatalf("no task %s in:\n%s", containerID, out)
+	return ""
+}
+
+const e2ePodManifest = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: echo-config}
+data: {greeting: "hello from a configmap"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: echo-secret}
+stringData: {password: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo, labels: {app: echo}}
+spec:
+  nodeName: NODE
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: echo
+    image: skiff.local/echo:1
+    env:
+    - {name: GREETING, valueFrom: {configMapKeyRef: {name: echo-config, key: greeting}}}
+    - {name: PASSWORD, valueFrom: {secretKeyRef: {name: echo-secret, key: password}}}
+    - {name: MY_POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: FILES_DIR, value: /etc/config}
+    ports: [{containerPort: 8080, name: http}]
+    volumeMounts:
+    - {name: config, mountPath: /etc/config}
+    - {name: secret, mountPath: /etc/secret}
+    readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 1}
+    livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 1, failureThreshold: 2}
+    resources: {requests: {cpu: 100m, memory: 32Mi}, limits: {cpu: 500m, memory: 64Mi}}
+  volumes:
+  - {name: config, configMap: {name: echo-config}}
+  - {name: secret, secret: {secretName: echo-secret}}
+`
+
+// TestAgentEndToEnd runs a master and a separate agent that joins it with
+// a worker token, then drives real pods through containerd and CNI.
+func TestAgentEndToEnd(t *testing.T) {
+	image := requireAgentPrereqs(t)
+	m := newMaster(t)
+	m.start("--init", "--cluster-cidr", "10.44.0.0/16")
+	admin := filepath.Join(m.dir, "admin.conf")
+	token := strings.TrimSpace(readFile(t, filepath.Join(m.dir, "worker-token")))
+
+	a := &agentProc{t: t, dir: t.TempDir(), addr: freeAddr(t), node: "e2e-" + randHex(3), bridge: "skt" + randHex(3),
+		args: []string{"--join", m.api, "--token", token}}
+	// The air-gapped path: a tar in <data-dir>/images is imported at start.
+	if err := os.MkdirAll(filepath.Join(a.dir, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(a.dir, "images", "echo.tar"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.start()
+	t.Cleanup(func() {
+		// Pods first, so the agent releases their network and files.
+		cli(t, admin, "", "delete", "pods", "--all")
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			out, _, _ := cli(t, admin, "", "get", "pods", "-o", "name")
+			if strings.TrimSpace(out) == "" {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		a.signal(syscall.SIGTERM)
+		exec.Command("ip", "link", "del", a.bridge).Run()
+		os.RemoveAll(filepath.Join("/run/skiff/netns", a.node))
+		if t.Failed() {
+			t.Logf("agent log:\n%s", a.logs())
+		}
+	})
+	waitFor(t, "node Ready", 30*time.Second, func() error {
+		out, _, ok := cli(t, admin, "", "get", "nodes", a.node, "-o", "wide")
+		if !ok || !strings.Contains(out, "Ready") || !strings.Contains(out, "containerd://") {
+			return fmt.Errorf("%s", out)
+		}
+		return nil
+	})
+	waitFor(t, "echo image imported", 20*time.Second, func() error {
+		if !strings.Contains(a.logs(), "skiff.local/echo:1") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+
+	mustCLI(t, admin, strings.ReplaceAll(e2ePodManifest, "NODE", a.node), "apply", "-f", "-")
+	var pod *corev1.Pod
+	waitFor(t, "pod Running and Ready", 30*time.Second, func() (err error) {
+		pod, err = podRunningReady(t, admin, "echo")
+		return err
+	})
+	if pod.Status.PodIP == "" || !strings.HasPrefix(pod.Status.PodIP, "10.44.") {
+		t.Fatalf("pod IP %q is not from the node's pod CIDR", pod.Status.PodIP)
+	}
+	base := "http://" + pod.Status.PodIP + ":8080"
+	body, err := httpGet(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"GREETING=hello from a configmap", "PASSWORD=s3cret", "MY_POD=echo", "hostname: echo"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("the pod's answer lacks %q:\n%s", want, body)
+		}
+	}
+	if got, err := httpGet(base + "/files/greeting"); err != nil || got != "hello from a configmap" {
+		t.Fatalf("configMap volume: %q %v", got, err)
+	}
+
+	t.Run("configmap change reaches the mounted file", func(t *testing.T) {
+		mustCLI(t, admin, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: echo-config}\ndata: {greeting: changed}\n", "apply", "-f", "-")
+		waitFor(t, "new content in the file", 20*time.Second, func() error {
+			got, err := httpGet(base + "/files/greeting")
+			if err != nil || got != "changed" {
+				return fmt.Errorf("%q %v", got, err)
+			}
+			return nil
+		})
+	})
+
+	t.Run("agent restart adopts the running container", func(t *testing.T) {
+		id := strings.TrimPrefix(pod.Status.ContainerStatuses[0].ContainerID, "containerd://")
+		before := taskPID(t, a, id)
+		a.signal(syscall.SIGKILL)
+		if _, err := httpGet(base + "/healthz"); err != nil {
+			t.Fatalf("the pod stopped answering when the agent died: %v", err)
+		}
+		a.args = nil // the node keeps its certificate: no token needed again
+		a.start()
+		waitFor(t, "agent back", 20*time.Second, func() error {
+			if strings.Count(a.logs(), "ready (pod CIDR") < 2 {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		time.Sleep(3 * time.Second) // a resync or two
+		if after := taskPID(t, a, id); after != before {
+			t.Fatalf("task PID %s became %s: the container was restarted", before, after)
+		}
+		p, err := podRunningReady(t, admin, "echo")
+		if err != nil || p.Status.ContainerStatuses[0].RestartCount != 0 {
+			t.Fatalf("after the agent restart: %v %+v", err, p)
+		}
+	})
+
+	t.Run("failing liveness probe restarts the container", func(t *testing.T) {
+		resp, err := http.Post(base+"/healthz/fail", "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		waitFor(t, "restartCount 1", 30*time.Second, func() error {
+			p, err := podRunningReady(t, admin, "echo")
+			if err != nil {
+				return err
+			}
+			if n := p.Status.ContainerStatuses[0].RestartCount; n != 1 {
+				return fmt.Errorf("restartCount %d", n)
+			}
+			return nil
+		})
+		out := mustCLI(t, admin, "", "get", "events")
+		if !strings.Contains(out, "failed liveness probe") {
+			t.Fatalf("no event about the liveness probe:\n%s", out)
+		}
+	})
+
+	t.Run("a missing image ends in ImagePullBackOff", func(t *testing.T) {
+		manifest := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: nope}\nspec:\n  nodeName: %s\n  containers: [{name: c, image: 127.0.0.1:1/none/such:1}]\n", a.node)
+		mustCLI(t, admin, manifest, "apply", "-f", "-")
+		seen := map[string]string{}
+		waitFor(t, "ErrImagePull then ImagePullBackOff", 40*time.Second, func() error {
+			p, err := getPod(t, admin, "nope")
+			if err != nil {
+				return err
+			}
+			if w := p.Status.ContainerStatuses; len(w) == 1 && w[0].State.Waiting != nil {
+				seen[w[0].State.Waiting.Reason] = w[0].State.Waiting.Message
+			}
+			if seen["ErrImagePull"] == "" || seen["ImagePullBackOff"] == "" {
+				return fmt.Errorf("seen %v", seen)
+			}
+			return nil
+		})
+		if !strings.Contains(seen["ErrImagePull"], "127.0.0.1:1") {
+			t.Fatalf("the pull error does not carry the registry's words: %q", seen["ErrImagePull"])
+		}
+		mustCLI(t, admin, "", "delete", "pod", "nope")
+	})
+
+	t.Run("deleting the pod releases its IP and namespace", func(t *testing.T) {
+		uid := string(pod.UID)
+		netns := filepath.Join("/run/skiff/netns", a.node, a.node+"-"+uid)
+		if _, err := os.Stat(netns); err != nil {
+			t.Fatalf("the pod's netns file is not where expected: %v", err)
+		}
+		ipFile := filepath.Join(a.dir, "cni", "ipam")
+		mustCLI(t, admin, "", "delete", "pod", "echo")
+		waitFor(t, "pod gone", 30*time.Second, func() error {
+			if _, err := getPod(t, admin, "echo"); err == nil {
+				return errors.New("still there")
+			}
+			return nil
+		})
+		if _, err := os.Stat(netns); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("netns file left: %v", err)
+		}
+		matches, _ := filepath.Glob(filepath.Join(ipFile, "*", pod.Status.PodIP))
+		if len(matches) > 0 {
+			t.Fatalf("IP allocation left: %v", matches)
+		}
+		if _, err := httpGet(base + "/healthz"); err == nil {
+			t.Fatal("the deleted pod still answers")
+		}
+	})
+}
