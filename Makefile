@@ -18,14 +18,15 @@ deps:
 
 # A single master on loopback, in the foreground. Ctrl-C stops it; the
 # state stays in $(RUN_DIR) for the next run.
-run: deps build
+run: deps build images
 	./scripts/run.sh $(BIN) $(RUN_DIR)
 
-test: lint build
+test: lint build images
 	$(GO) test -count=1 -timeout 20m ./...
 
-bench: build
+bench: build images
 	$(GO) run ./cmd/skiff-bench -skiff $(BIN)
+	$(GO) run ./cmd/skiff-podbench -skiff $(BIN)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -88,6 +88,9 @@ func newLogger(verbose bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
+// containerLoggerCmd is the verb containerd's shim runs.
+const containerLoggerCmd = ctrd.LoggerCommand
+
 // newContainerLoggerCmd is run by containerd's shim, not by people: it
 // writes a container's output to its log file (see package containerlog).
 func newContainerLoggerCmd() *cobra.Command {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 
@@ -22,7 +23,17 @@ func main() {
 	// The server allocates for every request (JSON in, JSON out) and has
 	// memory to spare: collecting less often buys throughput. GOGC, when
 	// set, still decides.
-	if os.Getenv("GOGC") == "" {
+	// The node agent and the per-container log writers are long-lived
+	// and many: they keep Go's defaults, the log writers even leaner.
+	role := ""
+	if len(os.Args) > 1 {
+		role = os.Args[1]
+	}
+	switch {
+	case role == containerLoggerCmd:
+		runtime.GOMAXPROCS(1)
+		debug.SetGCPercent(50)
+	case os.Getenv("GOGC") == "" && role != "agent":
 		debug.SetGCPercent(400)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

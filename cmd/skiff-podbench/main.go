@@ -1,0 +1,402 @@
+// Command skiff-podbench measures the node agent with real containers: how
+// long a pod takes from its creation (bound to the node, image present) to
+// Ready, at p50 and p99 over many pods, and how much memory the agent uses
+// with them running. It starts one master and one `skiff agent` (with its
+// own containerd) on loopback, and leaves nothing behind: processes, the
+// bridge, directories.
+//
+//	go run ./cmd/skiff-podbench -skiff bin/skiff        (part of `make bench`)
+//
+// It needs root, containerd, runc, the CNI plugins and examples/images/echo.tar
+// (make images). The table goes to stdout, progress to stderr.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/skiffhq/skiff/apis/client"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+type config struct {
+	skiff, image string
+	pods         int
+	rate         float64
+	keep         bool
+}
+
+func main() {
+	cfg := config{}
+	flag.StringVar(&cfg.skiff, "skiff", "bin/skiff", "skiff binary")
+	flag.StringVar(&cfg.image, "image", "examples/images/echo.tar", "the echo image (make images)")
+	flag.IntVar(&cfg.pods, "pods", 50, "pods to start on the node")
+	flag.Float64Var(&cfg.rate, "rate", 10, "pods created per second")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directories and logs")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "skiff-podbench:", err)
+		os.Exit(1)
+	}
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// proc is a process the bench started; it is killed on every way out.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func start(logPath string, env []string, bin string, args ...string) (*proc, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
+	return p, nil
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func run(ctx context.Context, cfg config) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root (containers and network namespaces)")
+	}
+	for _, f := range []string{cfg.skiff, cfg.image} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%w (make build images)", err)
+		}
+	}
+	bin, _ := filepath.Abs(cfg.skiff)
+	root, err := os.MkdirTemp("", "skiff-podbench-")
+	if err != nil {
+		return err
+	}
+	b := make([]byte, 3)
+	rand.Read(b)
+	bridge := "skb" + hex.EncodeToString(b)
+	node := "bench-" + hex.EncodeToString(b)
+	var procs []*proc
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			procs[i].stop()
+		}
+		exec.Command("ip", "link", "del", bridge).Run()
+		os.RemoveAll(filepath.Join("/run/skiff/netns", node))
+		if cfg.keep {
+			progress("kept %s", root)
+		} else {
+			os.RemoveAll(root)
+		}
+	}()
+
+	api := freeAddr()
+	mdir := filepath.Join(root, "master")
+	m, err := start(filepath.Join(root, "master.log"), nil, bin, "server", "--init", "--no-agent", "--data-dir", mdir,
+		"--api-addr", api, "--raft-addr", freeAddr(), "--cluster-cidr", "10.45.0.0/16")
+	if err != nil {
+		return err
+	}
+	procs = append(procs, m)
+	if err := waitReady(ctx, api); err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	token, err := os.ReadFile(filepath.Join(mdir, "worker-token"))
+	if err != nil {
+		return err
+	}
+	adir := filepath.Join(root, "agent")
+	if err := os.MkdirAll(filepath.Join(adir, "images"), 0o755); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(cfg.image)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(adir, "images", "echo.tar"), raw, 0o644); err != nil {
+		return err
+	}
+	ag, err := start(filepath.Join(root, "agent.log"), []string{"SKIFF_BRIDGE=" + bridge}, bin, "agent", "--join", api,
+		"--token", strings.TrimSpace(string(token)), "--data-dir", adir, "--node-name", node, "--agent-addr", freeAddr())
+	if err != nil {
+		return err
+	}
+	procs = append(procs, ag)
+
+	ccfg, err := client.LoadConfig(filepath.Join(mdir, "admin.conf"))
+	if err != nil {
+		return err
+	}
+	c, err := client.New(ccfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	podsRes, _ := c.Registry().ByKind("Pod")
+	progress("waiting for node %s and its image", node)
+	if err := waitFor(ctx, 60*time.Second, func() bool {
+		log, _ := os.ReadFile(filepath.Join(root, "agent.log"))
+		return strings.Contains(string(log), "image imported") && strings.Contains(string(log), "ready (pod CIDR")
+	}); err != nil {
+		return fmt.Errorf("agent did not come up (see %s): %w", filepath.Join(root, "agent.log"), err)
+	}
+
+	// Readiness is watched, not polled: the time a pod is first seen Ready.
+	var mu sync.Mutex
+	readyAt := map[string]time.Time{}
+	w, err := c.Watch(ctx, podsRes, client.ListOptions{Namespace: "default"})
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	go func() {
+		for ev := range w.Events() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || !podReady(p) {
+				continue
+			}
+			mu.Lock()
+			if _, seen := readyAt[p.Name]; !seen {
+				readyAt[p.Name] = time.Now()
+			}
+			mu.Unlock()
+		}
+	}()
+
+	// One pod first: the bridge and the first snapshot are made once.
+	if _, err := c.Create(ctx, benchPod("warmup", node)); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return !readyAt["warmup"].IsZero() }); err != nil {
+		return fmt.Errorf("the warm-up pod never became ready: %w", err)
+	}
+	progress("creating %d pods at %.0f/s", cfg.pods, cfg.rate)
+	created := map[string]time.Time{}
+	interval := time.Duration(float64(time.Second) / cfg.rate)
+	for i := 0; i < cfg.pods; i++ {
+		name := fmt.Sprintf("pod-%03d", i)
+		created[name] = time.Now()
+		if _, err := c.Create(ctx, benchPod(name, node)); err != nil {
+			return err
+		}
+		time.Sleep(interval)
+	}
+	if err := waitFor(ctx, 120*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(readyAt) == cfg.pods+1
+	}); err != nil {
+		mu.Lock()
+		n := len(readyAt) - 1
+		mu.Unlock()
+		return fmt.Errorf("only %d of %d pods became ready: %w", n, cfg.pods, err)
+	}
+	var lat []time.Duration
+	mu.Lock()
+	for name, t0 := range created {
+		lat = append(lat, readyAt[name].Sub(t0))
+	}
+	mu.Unlock()
+	slices.Sort(lat)
+	time.Sleep(2 * time.Second) // let the agent settle before reading its memory
+	rss, hwm := memory(ag.cmd.Process.Pid)
+	shims, loggers := perPodProcesses(node, adir)
+
+	progress("deleting the pods")
+	t0 := time.Now()
+	grace := int64(5)
+	list, err := c.List(ctx, podsRes, client.ListOptions{Namespace: "default"})
+	if err != nil {
+		return err
+	}
+	for _, p := range list.Items {
+		if _, err := c.DeleteWithOptions(ctx, podsRes, "default", p.GetName(), metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+			return err
+		}
+	}
+	if err := waitFor(ctx, 120*time.Second, func() bool {
+		l, err := c.List(ctx, podsRes, client.ListOptions{Namespace: "default"})
+		return err == nil && len(l.Items) == 0
+	}); err != nil {
+		return fmt.Errorf("pods not gone: %w", err)
+	}
+	teardown := time.Since(t0)
+
+	p50, p99 := lat[len(lat)*50/100], lat[min(len(lat)-1, len(lat)*99/100)]
+	fmt.Printf("\nskiff agent, real containers: %d pods on one node, created at %.0f/s, image present (%d CPUs)\n\n", cfg.pods, cfg.rate, runtimeCPUs())
+	fmt.Printf("%-44s %-10s %-12s %s\n", "figure", "goal", "skiff", "comparison")
+	fmt.Printf("%-44s %-10s %-12s %s\n", "pod startup, create -> Ready, p50", "", ms(p50), "")
+	fmt.Printf("%-44s %-10s %-12s %s\n", "pod startup, create -> Ready, p99", "< 1 s", ms(p99)+" "+met(p99 < time.Second), "Kubernetes SLO: 5 s")
+	fmt.Printf("%-44s %-10s %-12s %s\n", "pod startup, create -> Ready, max", "", ms(lat[len(lat)-1]), "")
+	fmt.Printf("%-44s %-10s %-12s %s\n", fmt.Sprintf("agent RSS with %d pods running", cfg.pods), "< 60 MiB", mib(rss)+" "+met(rss < 60<<20), "peak "+mib(hwm))
+	fmt.Printf("%-44s %-10s %-12s %s\n", "per pod outside the agent: containerd shim", "", mib(shims/int64(cfg.pods+1)), "PSS, as every runtime has")
+	fmt.Printf("%-44s %-10s %-12s %s\n", "per pod outside the agent: log writer", "", mib(loggers/int64(cfg.pods+1)), "PSS of `skiff container-logger`")
+	fmt.Printf("%-44s %-10s %-12s %s\n", fmt.Sprintf("delete %d pods (grace 5 s) -> all gone", cfg.pods+1), "", teardown.Truncate(time.Millisecond).String(), "")
+	fmt.Println()
+	return nil
+}
+
+func runtimeCPUs() int {
+	n := 0
+	raw, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, "processor") {
+			n++
+		}
+	}
+	return n
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// memory reads VmRSS and VmHWM of a process, in bytes.
+func memory(pid int) (rss, hwm int64) {
+	raw, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, l := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm
+}
+
+// perPodProcesses sums the proportional memory (PSS) of the node's
+// containerd shims and container log writers.
+func perPodProcesses(node, agentDir string) (shims, loggers int64) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		args := strings.ReplaceAll(string(cmdline), "\x00", " ")
+		var into *int64
+		switch {
+		case strings.Contains(args, "containerd-shim") && strings.Contains(args, "skiff-"+node+" "):
+			into = &shims
+		case strings.Contains(args, "container-logger") && strings.Contains(args, agentDir):
+			into = &loggers
+		default:
+			continue
+		}
+		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		for _, l := range strings.Split(string(raw), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "Pss:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				*into += kb << 10
+			}
+		}
+	}
+	return shims, loggers
+}
+
+func benchPod(name, node string) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"app": "bench"}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{
+			Name: "echo", Image: "skiff.local/echo:1",
+			Resources: corev1.ResourceRequirements{},
+		}}},
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func waitReady(ctx context.Context, api string) error {
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	return waitFor(ctx, 30*time.Second, func() bool {
+		resp, err := hc.Get("https://" + api + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+func waitFor(ctx context.Context, limit time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
