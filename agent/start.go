@@ -12,6 +12,7 @@ import (
 
 	"github.com/skiffhq/skiff/agent/envvars"
 	"github.com/skiffhq/skiff/agent/runtime"
+	"github.com/skiffhq/skiff/agent/volumes"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -89,7 +90,7 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		var pe *runtime.PullError
 		switch {
 		case errors.As(err, &pe):
-			a.backoff.next(pullKey, a.clock.Now())
+			a.backoff.nextPull(pullKey, a.clock.Now())
 			a.event(ctx, pod, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, pe.Err))
 			return fail(reasonErrImagePull, pe.Err.Error())
 		case errors.Is(err, runtime.ErrImageNeverPull):
@@ -111,7 +112,7 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		}
 		return fail(reasonConfigError, err.Error())
 	}
-	mounts, err := containerMounts(c, vols, sb)
+	mounts, err := containerMounts(pod, c, vols, sb)
 	if err != nil {
 		return fail(reasonConfigError, err.Error())
 	}
@@ -207,7 +208,13 @@ func (a *Agent) pullCredentials(ctx context.Context, pod *corev1.Pod) ([]runtime
 
 // containerMounts turns volumeMounts into bind mounts, plus the pod's
 // /etc/hosts, /etc/hostname and /etc/resolv.conf.
-func containerMounts(c *corev1.Container, vols map[string]string, sb *sandbox) ([]runtime.Mount, error) {
+func containerMounts(pod *corev1.Pod, c *corev1.Container, vols map[string]string, sb *sandbox) ([]runtime.Mount, error) {
+	// Volumes the agent rewrites (configMap, secret, projected, downward
+	// API) are mounted read-only, as the kubelet does.
+	readOnly := map[string]bool{}
+	for i := range pod.Spec.Volumes {
+		readOnly[pod.Spec.Volumes[i].Name] = volumes.ReadOnly(&pod.Spec.Volumes[i])
+	}
 	var out []runtime.Mount
 	for _, vm := range c.VolumeMounts {
 		host, ok := vols[vm.Name]
@@ -220,7 +227,7 @@ func containerMounts(c *corev1.Container, vols map[string]string, sb *sandbox) (
 			}
 			host = filepath.Join(host, vm.SubPath)
 		}
-		out = append(out, runtime.Mount{HostPath: host, ContainerPath: vm.MountPath, ReadOnly: vm.ReadOnly})
+		out = append(out, runtime.Mount{HostPath: host, ContainerPath: vm.MountPath, ReadOnly: vm.ReadOnly || readOnly[vm.Name]})
 	}
 	out = append(out,
 		runtime.Mount{HostPath: sb.Hosts, ContainerPath: "/etc/hosts"},

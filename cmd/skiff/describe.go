@@ -102,6 +102,10 @@ func describe(ctx context.Context, c *client.Client, out io.Writer, res *resourc
 		}
 		field("Controlled By", strings.Join(owners, ", "))
 	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		describePod(out, pod)
+		return describeEvents(ctx, c, out, res, obj)
+	}
 	// The rest of the object, section by section, as YAML.
 	raw, err := json.Marshal(obj)
 	if err != nil {
@@ -165,7 +169,7 @@ func describeEvents(ctx context.Context, c *client.Client, out io.Writer, res *r
 	}
 	list, err := c.List(ctx, evRes, client.ListOptions{
 		Namespace:     ns,
-		FieldSelector: "involvedObject.kind=" + res.Kind + ",involvedObject.name=" + obj.GetName(),
+		FieldSelector: "involvedObject.kind=" + res.Kind + ",involvedObject.name=" + obj.GetName() + uidSelector(obj),
 	})
 	if err != nil {
 		return err
@@ -189,4 +193,13 @@ func describeEvents(ctx context.Context, c *client.Client, out io.Writer, res *r
 		fmt.Fprintf(out, "  %-8s %-20s %-8s %-20s %s\n", e.Type, e.Reason, duration.HumanDuration(time.Since(t)), from, e.Message)
 	}
 	return nil
+}
+
+// uidSelector narrows events to this very object: an earlier object of the
+// same name has its own.
+func uidSelector(obj apis.Object) string {
+	if obj.GetUID() == "" {
+		return ""
+	}
+	return ",involvedObject.uid=" + string(obj.GetUID())
 }
