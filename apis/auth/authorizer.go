@@ -9,7 +9,9 @@ import (
 
 // Attributes describe what a request wants to do.
 type Attributes struct {
-	// Verb is get, list, watch, create, update, patch or delete.
+	// Verb is get, list, watch, create, update, patch or delete. Reading a
+	// pod's log is get on pods/log; running a command in it is create on
+	// pods/exec.
 	Verb string
 	// Group and Resource (plural) name the kind; empty for non-resource
 	// requests, which set Path instead.
@@ -104,6 +106,9 @@ func (z *Authorizer) Authorize(u User, a Attributes) error {
 		}
 		return deny("the edit role covers namespaced resources only")
 	case RoleView:
+		if a.Resource == "pods" && a.Subresource == "exec" {
+			return deny("the view role may read pods' logs but not run commands in them")
+		}
 		if !a.readOnly() {
 			return deny("the view role only reads")
 		}
@@ -124,6 +129,13 @@ func (z *Authorizer) nonResource(u User, a Attributes, deny func(string) error) 
 		return nil // the endpoint renews the caller's own identity only
 	case p == "/cluster/v1/members" && a.Verb == "get" && u.Role != RoleNode && u.Namespace == "":
 		return nil
+	case p == "/cluster/v1/images" && u.Role != RoleNode && u.Namespace == "":
+		// Images are the nodes' own: any cluster-wide user lists them;
+		// edit and admin import them.
+		if a.Verb == "get" || a.Verb == "create" && (u.Role == RoleEdit || u.Role == RoleAdmin) {
+			return nil
+		}
+		return deny("only the edit and admin roles import images")
 	}
 	if u.Role == RoleAdmin && u.Namespace == "" {
 		return nil
@@ -150,6 +162,9 @@ func (z *Authorizer) node(u User, a Attributes, deny func(string) error) error {
 		}
 		return deny(fmt.Sprintf("a node may change or read only its own Node %q", u.Node))
 	case "pods":
+		if a.Subresource == "log" || a.Subresource == "exec" {
+			return deny("nodes neither read pods' logs nor run commands in pods through the API")
+		}
 		if a.readOnly() {
 			return nil
 		}

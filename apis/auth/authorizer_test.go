@@ -40,6 +40,10 @@ func TestAuthorize(t *testing.T) {
 		return Attributes{Verb: verb, Resource: resource, Namespace: ns, Name: name, Namespaced: ns != "" || resource == "pods" || resource == "secrets" || resource == "configmaps"}
 	}
 	status := func(a Attributes) Attributes { a.Subresource = "status"; return a }
+	sub := func(a Attributes, subresource string) Attributes { a.Subresource = subresource; return a }
+	logs := sub(res("get", "pods", "default", "web"), "log")
+	exec := sub(res("create", "pods", "default", "web"), "exec")
+	images := func(verb string) Attributes { return Attributes{Verb: verb, Path: "/cluster/v1/images"} }
 	internal := func(a Attributes) Attributes { a.Group, a.Internal, a.Namespaced = "skiff.io", true, false; return a }
 	cases := []struct {
 		name  string
@@ -81,6 +85,25 @@ func TestAuthorize(t *testing.T) {
 		{"node renews its certificate", n1, Attributes{Verb: "create", Path: "/cluster/v1/renew"}, true},
 		{"node may not create tokens", n1, Attributes{Verb: "create", Path: "/cluster/v1/tokens"}, false},
 		{"server does anything", User{Name: "server:m1", Role: RoleServer}, internal(res("create", "members", "", "")), true},
+		{"admin reads logs", admin, logs, true},
+		{"admin execs", admin, exec, true},
+		{"edit reads logs", edit, logs, true},
+		{"edit execs", edit, exec, true},
+		{"view reads logs", view, logs, true},
+		{"view may not exec", view, exec, false},
+		{"scoped edit execs in its namespace", scoped, sub(res("create", "pods", "shop", "web"), "exec"), true},
+		{"scoped edit may not exec elsewhere", scoped, exec, false},
+		{"node may not read logs, even of its pods", n1, logs, false},
+		{"node may not exec, even into its pods", n1, exec, false},
+		{"other node may not read logs", n2, logs, false},
+		{"server execs", User{Name: "server:m1", Role: RoleServer}, exec, true},
+		{"view lists images", view, images("get"), true},
+		{"view may not import images", view, images("create"), false},
+		{"edit imports images", edit, images("create"), true},
+		{"admin imports images", admin, images("create"), true},
+		{"scoped edit may not import images", scoped, images("create"), false},
+		{"scoped edit may not list images", scoped, images("get"), false},
+		{"node may not list images", n1, images("get"), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -124,7 +124,14 @@ type request struct {
 	query       url.Values
 	body        []byte
 	contentType string
-	watch       bool
+	// stream is a body read as it is sent (exec's stdin, an image
+	// archive); such a request fails over only when the master could not
+	// be reached at all. size is its length, -1 when unknown.
+	stream io.Reader
+	size   int64
+	// watch: a long request, not cut by Options.Timeout (watches,
+	// snapshots, logs, exec, image imports).
+	watch bool
 }
 
 // do sends a request, failing over to the next master when one cannot be
@@ -141,10 +148,17 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		var body io.Reader
 		if req.body != nil {
 			body = bytes.NewReader(req.body)
+		} else if req.stream != nil {
+			// Hidden behind a plain Reader, so that the transport does
+			// not close what the caller gave (os.Stdin).
+			body = struct{ io.Reader }{req.stream}
 		}
 		hr, err := http.NewRequestWithContext(ctx, req.method, u.String(), body)
 		if err != nil {
 			return nil, err
+		}
+		if req.stream != nil {
+			hr.ContentLength = req.size
 		}
 		if req.contentType != "" {
 			hr.Header.Set("Content-Type", req.contentType)

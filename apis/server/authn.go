@@ -89,6 +89,10 @@ func (s *statusRecorder) Flush() {
 	}
 }
 
+// Unwrap lets http.ResponseController reach the connection's writer (full
+// duplex for exec).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // authenticate finds the caller, answering 401 when there is none; it
 // authorizes requests that are not about resources (those are authorized
 // once their path is parsed).

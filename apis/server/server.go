@@ -41,6 +41,18 @@ type Config struct {
 	// Now and NewUID are replaceable for tests.
 	Now    func() time.Time
 	NewUID func() string
+	// AgentTransport carries this master's calls to the nodes' agents
+	// (pod logs and exec, images): the daemon gives one that presents the
+	// master's client certificate (role server) and trusts the cluster CA.
+	// Nil uses http.DefaultTransport.
+	AgentTransport http.RoundTripper
+	// AgentScheme is the agents' URL scheme: "https" (the default), or
+	// "http" in tests.
+	AgentScheme string
+	// UploadDir holds an image archive while it is sent to several nodes
+	// (up to MaxImageArchiveBytes): better on the data disk than in a
+	// tmpfs. "" = os.TempDir().
+	UploadDir string
 }
 
 // Server is the HTTP API.
@@ -77,6 +89,8 @@ func New(cfg Config) *Server {
 	if cfg.Cluster != nil {
 		s.mountCluster()
 	}
+	s.mountImages()
+	s.mountPods()
 	s.mux.HandleFunc("/api/", s.serveResource)
 	s.mux.HandleFunc("/apis/", s.serveResource)
 	return s
@@ -100,10 +114,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	r, ok := s.authenticate(rec, r)
+	// Deferred so that a request whose stream was cut (a proxied exec
+	// aborts with http.ErrAbortHandler) is audited all the same.
+	served := false
+	defer func() {
+		code := rec.code
+		if code == 0 && !served {
+			code = http.StatusInternalServerError // a panic before any answer
+		}
+		s.audit(r, code)
+	}()
 	if ok {
 		s.mux.ServeHTTP(rec, r)
 	}
-	s.audit(r, rec.code)
+	served = true
 }
 
 var errPanic = &panicError{}

@@ -40,6 +40,10 @@ func main() {
 	defer stop()
 	root := newRootCmd()
 	if err := root.ExecuteContext(ctx); err != nil {
+		var exit exitCodeError
+		if errors.As(err, &exit) {
+			os.Exit(exit.code)
+		}
 		var reported errAlreadyReported
 		if !errors.As(err, &reported) {
 			fmt.Fprintln(os.Stderr, describeError(err))
@@ -79,6 +83,9 @@ func newRootCmd() *cobra.Command {
 		newUserCmd(g),
 		newSecretsCmd(g),
 		newCACmd(g),
+		newLogsCmd(g),
+		newExecCmd(g),
+		newImageCmd(g),
 	)
 	return root
 }
