@@ -202,6 +202,10 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		},
 		Version: skiffv1.VersionInfo{Version: cfg.Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH},
 		Logger:  cfg.Logger,
+		// Logs, exec and images reach the agents with this master's
+		// certificate; the agents' certificates are checked against the CA.
+		AgentTransport: &http.Transport{TLSClientConfig: m.pki.server.ClientTLS(), IdleConnTimeout: 90 * time.Second},
+		UploadDir:      cfg.DataDir,
 	}
 	authn := &auth.Authenticator{Users: m.lookupUser}
 	if !cfg.Insecure {

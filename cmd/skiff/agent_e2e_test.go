@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -287,6 +287,34 @@ func TestAgentEndToEnd(t *testing.T) {
 	if got, err := httpGet(base + "/files/greeting"); err != nil || got != "hello from a configmap" {
 		t.Fatalf("configMap volume: %q %v", got, err)
 	}
+
+	t.Run("logs, exec and images through the API", func(t *testing.T) {
+		if out := mustCLI(t, admin, "", "logs", "echo"); !strings.Contains(out, "listening on :8080") {
+			t.Fatalf("logs:\n%s", out)
+		}
+		if out := mustCLI(t, admin, "", "logs", "echo", "--tail", "1", "--timestamps"); strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "20") {
+			t.Fatalf("logs --tail 1 --timestamps: %q", out)
+		}
+		if out := mustCLI(t, admin, "", "exec", "echo", "--", "cat", "/etc/config/greeting"); out != "hello from a configmap" {
+			t.Fatalf("exec cat: %q", out)
+		}
+		cmd := exec.Command(skiffBin, "exec", "echo", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+		cmd.Env = append(os.Environ(), "SKIFF_CONFIG="+admin)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 || stdout.String() != "out\n" || !strings.Contains(stderr.String(), "err") {
+			t.Fatalf("exec exit code and streams: %v %q %q", err, stdout.String(), stderr.String())
+		}
+		two, _ := filepath.Abs("../../examples/images/echo-2.tar")
+		if out := mustCLI(t, admin, "", "image", "import", two, "--node", a.node); !strings.Contains(out, "imported skiff.local/echo:2") {
+			t.Fatalf("image import:\n%s", out)
+		}
+		if out := mustCLI(t, admin, "", "image", "ls"); !strings.Contains(out, "skiff.local/echo:2") || !strings.Contains(out, a.node) {
+			t.Fatalf("image ls:\n%s", out)
+		}
+	})
 
 	t.Run("configmap change reaches the mounted file", func(t *testing.T) {
 		mustCLI(t, admin, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: echo-config}\ndata: {greeting: changed}\n", "apply", "-f", "-")
