@@ -54,6 +54,9 @@ type AgentConfig struct {
 	// RegistryConfig is a registries.yaml (mirrors, plain HTTP, auth).
 	RegistryConfig string
 	SyncPeriod     time.Duration
+	// UsagePeriod is how often pods' and the node's usage is reported;
+	// default 15 s.
+	UsagePeriod time.Duration
 	Labels         map[string]string
 	Taints         []corev1.Taint
 	MaxPods        int
@@ -145,6 +148,7 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 		network.set(cni)
 	}
 	go ag.Heartbeat(ctx, nc)
+	go ag.ReportUsage(ctx, cluster, cfg.UsagePeriod)
 
 	pods := client.NewInformer(api, resourceOf(api, "Pod"), client.ListOptions{FieldSelector: "spec.nodeName=" + cfg.NodeName}, log)
 	pods.AddHandler(client.Handler{
@@ -188,6 +192,9 @@ func (cfg *AgentConfig) defaults() error {
 	}
 	if cfg.Address == "" {
 		cfg.Address = "127.0.0.1:10250"
+	}
+	if cfg.UsagePeriod == 0 {
+		cfg.UsagePeriod = 15 * time.Second
 	}
 	host, _, err := net.SplitHostPort(cfg.Address)
 	if err != nil || net.ParseIP(host) == nil || net.ParseIP(host).IsUnspecified() {

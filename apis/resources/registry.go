@@ -114,6 +114,7 @@ var defaultRegistry = sync.OnceValue(func() *Registry {
 		memberResources(),
 		joinTokenResources(),
 		userResources(),
+		metricsResources(),
 	)
 })
 
@@ -148,7 +149,12 @@ func (reg *Registry) add(r *Resource) {
 	}
 	reg.byGroup[r.Group][r.Plural] = r
 	aliases := append([]string{r.Plural, r.Singular, strings.ToLower(r.Kind), r.QualifiedPlural()}, r.ShortNames...)
-	for _, a := range aliases {
+	for i, a := range aliases {
+		// A plural another group already uses ("pods" of metrics.k8s.io)
+		// is reached by its qualified name only.
+		if prev, taken := reg.byAlias[a]; i == 0 && taken && prev.Group != r.Group && r.Group != "" {
+			continue
+		}
 		if prev, dup := reg.byAlias[a]; dup && prev != r {
 			panic(fmt.Sprintf("resources: name %q used by %s and %s", a, prev.Kind, r.Kind))
 		}

@@ -80,7 +80,7 @@ func (a *agentProc) logs() string {
 func (a *agentProc) start() {
 	a.t.Helper()
 	a.cmd = exec.Command(skiffBin, append([]string{"agent", "--data-dir", a.dir, "--node-name", a.node,
-		"--agent-addr", a.addr, "--sync-period", "2s"}, a.args...)...)
+		"--agent-addr", a.addr, "--sync-period", "2s", "--usage-period", "1s"}, a.args...)...)
 	a.cmd.Env = append(os.Environ(), "SKIFF_BRIDGE="+a.bridge)
 	a.cmd.Stdout, a.cmd.Stderr = a, a
 	if err := a.cmd.Start(); err != nil {
@@ -314,6 +314,17 @@ func TestAgentEndToEnd(t *testing.T) {
 		if out := mustCLI(t, admin, "", "image", "ls"); !strings.Contains(out, "skiff.local/echo:2") || !strings.Contains(out, a.node) {
 			t.Fatalf("image ls:\n%s", out)
 		}
+	})
+
+	t.Run("usage is reported as PodMetrics and NodeMetrics", func(t *testing.T) {
+		waitFor(t, "usage reports", 15*time.Second, func() error {
+			pm, _, ok := cli(t, admin, "", "get", "podmetrics", "echo", "-o", "json")
+			nm, _, ok2 := cli(t, admin, "", "get", "nodemetrics", a.node, "-o", "json")
+			if !ok || !ok2 || !strings.Contains(pm, `"memory"`) || !strings.Contains(pm, `"cpu"`) || !strings.Contains(nm, `"memory"`) {
+				return fmt.Errorf("podmetrics %s nodemetrics %s", pm, nm)
+			}
+			return nil
+		})
 	})
 
 	t.Run("configmap change reaches the mounted file", func(t *testing.T) {
