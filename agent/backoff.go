@@ -72,6 +72,16 @@ func (b *backoffs) next(key string, since time.Time) time.Duration {
 	}
 }
 
+// nextPull records a failed image pull at since and returns the wait now
+// in force: unlike after a crash, the first retry waits too (the kubelet's
+// ImagePullBackOff).
+func (b *backoffs) nextPull(key string, since time.Time) time.Duration {
+	if d := b.next(key, since); d > 0 {
+		return d
+	}
+	return b.next(key, since)
+}
+
 // record notes the failure named id (a container's exit at since) once,
 // however often a sync looks at it, and returns how long is left to wait.
 func (b *backoffs) record(key, id string, since time.Time) time.Duration {

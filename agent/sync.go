@@ -82,7 +82,13 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) (time.Duration, bool
 			return retryAfterError, false
 		}
 		s.ctrs = groupContainers(list)
+		// Containers started just now are probed from now on, not from
+		// the next sync (which may be a SyncPeriod away).
+		s.probeRunning()
 	}
+	// On the fresh list, so that a restart removes the attempt it makes
+	// third-newest, and init containers' attempts go too.
+	s.pruneOld(ctx)
 	status := s.status()
 	if err := a.writeStatus(ctx, pod, status); err != nil {
 		log.Warn("writing pod status", "err", err)
@@ -148,7 +154,20 @@ func (s *podSync) run(ctx context.Context) {
 		c := &pod.Spec.Containers[i]
 		s.ensure(ctx, c, false, sb, vols, s.ctrs.latest(c.Name))
 	}
-	s.pruneOld(ctx)
+}
+
+// probeRunning hands the running app containers to the probe manager
+// (which ignores a run it already has).
+func (s *podSync) probeRunning() {
+	if s.sb == nil {
+		return
+	}
+	for i := range s.pod.Spec.Containers {
+		c := &s.pod.Spec.Containers[i]
+		if last := s.ctrs.latest(c.Name); last != nil && last.State == runtime.StateRunning {
+			s.a.probes.AddContainer(string(s.pod.UID), s.sb.IP, c, last.ID, last.StartedAt)
+		}
+	}
 }
 
 // ensure moves one container toward running: start it, restart it after a
@@ -203,6 +222,13 @@ func (s *podSync) ensure(ctx context.Context, c *corev1.Container, init bool, sb
 			case reasonErrImagePull, reasonImagePullBackOff:
 				s.wakeIn(a.backoff.wait("pull/" + key))
 			}
+			s.wakeIn(retryAfterError)
+		} else if st, err := a.cfg.Runtime.ContainerStatus(ctx, containerID(pod.UID, c.Name, attempt)); err == nil && st.State == runtime.StateExited {
+			// The process could not start and the runtime shows the
+			// container exited (StartError): sync again at once, so that
+			// it is restarted, or backs off, as after a crash.
+			a.kick(pod.UID)
+		} else {
 			s.wakeIn(retryAfterError)
 		}
 	}
