@@ -61,6 +61,9 @@ type Agent struct {
 	// lastErr remembers, per container, why its last start failed (the
 	// runtime has nothing to show for it).
 	lastErr map[string]startFailure
+	// pullErr keeps the registry's words of a container's last failed
+	// pull, shown while the pull backs off.
+	pullErr map[string]string
 	// startupGaveUp holds the containers whose startup probe failed
 	// for good: they are restarted.
 	startupGaveUp map[string]bool
@@ -88,7 +91,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), clock: cfg.Clock,
 		pods: map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{},
-		backoff: newBackoffs(cfg.Clock), lastErr: map[string]startFailure{}, startupGaveUp: map[string]bool{}}
+		backoff: newBackoffs(cfg.Clock), lastErr: map[string]startFailure{}, pullErr: map[string]string{}, startupGaveUp: map[string]bool{}}
 	a.probes = probe.NewManager(probe.ManagerConfig{
 		Clock:  cfg.Clock,
 		Logger: cfg.Logger,

@@ -77,9 +77,9 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 	pullKey := "pull/" + key
 	if d := a.backoff.wait(pullKey); d > 0 {
 		a.mu.Lock()
-		prev := a.lastErr[key]
+		prev := a.pullErr[key]
 		a.mu.Unlock()
-		return fail(reasonImagePullBackOff, fmt.Sprintf("Back-off pulling image %q: %s", c.Image, prev.message))
+		return fail(reasonImagePullBackOff, fmt.Sprintf("Back-off pulling image %q: %s", c.Image, prev))
 	}
 	creds, err := a.pullCredentials(ctx, pod)
 	if err != nil {
@@ -91,6 +91,9 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		switch {
 		case errors.As(err, &pe):
 			a.backoff.nextPull(pullKey, a.clock.Now())
+			a.mu.Lock()
+			a.pullErr[key] = pe.Err.Error()
+			a.mu.Unlock()
 			a.event(ctx, pod, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, pe.Err))
 			return fail(reasonErrImagePull, pe.Err.Error())
 		case errors.Is(err, runtime.ErrImageNeverPull):
@@ -102,6 +105,9 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		}
 	}
 	a.backoff.reset(pullKey)
+	a.mu.Lock()
+	delete(a.pullErr, key)
+	a.mu.Unlock()
 
 	resolver := envvars.Resolver{Source: a.cfg.Cluster}
 	env, err := resolver.Resolve(ctx, pod, c, sb.IP, a.cfg.HostIP)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,8 +80,14 @@ func (a *Agent) terminate(ctx context.Context, uid types.UID, pod *corev1.Pod) (
 	a.backoff.forgetPrefix("pull/" + string(uid) + "/")
 	a.mu.Lock()
 	for k := range a.lastErr {
-		if len(k) > len(uid) && k[:len(uid)] == string(uid) {
+		if strings.HasPrefix(k, string(uid)+"/") {
 			delete(a.lastErr, k)
+			delete(a.pullErr, k)
+		}
+	}
+	for k := range a.startupGaveUp {
+		if strings.HasPrefix(k, string(uid)+"-") {
+			delete(a.startupGaveUp, k)
 		}
 	}
 	a.mu.Unlock()

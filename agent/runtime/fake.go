@@ -27,7 +27,7 @@ type Fake struct {
 	// StartErrors makes StartContainer fail for an image (e.g. a missing
 	// command).
 	StartErrors map[string]error
-	// Calls counts method calls by name, for assertions.
+	// Calls counts method calls by name; read it with Count.
 	Calls map[string]int
 }
 
@@ -159,16 +159,22 @@ func (f *Fake) Exit(id string, code int32, oom bool) {
 // when it had to be killed, or 0 for SIGTERM (grace > 0).
 func (f *Fake) StopContainer(_ context.Context, id string, grace time.Duration) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.called("StopContainer")
 	c, ok := f.containers[id]
 	if !ok || c.State != StateRunning {
+		f.mu.Unlock()
 		return nil
 	}
 	c.State, c.FinishedAt, c.PID = StateExited, f.now(), 0
 	c.ExitCode = 0
 	if grace == 0 {
 		c.ExitCode = 137
+	}
+	f.mu.Unlock()
+	// As containerd does, a stopped container's exit is reported.
+	select {
+	case f.exits <- id:
+	default:
 	}
 	return nil
 }
@@ -257,3 +263,10 @@ func (f *Fake) Usage(_ context.Context, id string) (*Usage, error) {
 
 // Exits implements Runtime.
 func (f *Fake) Exits() <-chan string { return f.exits }
+
+// Count returns how often a method was called.
+func (f *Fake) Count(method string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.Calls[method]
+}
