@@ -57,12 +57,12 @@ type AgentConfig struct {
 	// UsagePeriod is how often pods' and the node's usage is reported;
 	// default 15 s.
 	UsagePeriod time.Duration
-	Labels         map[string]string
-	Taints         []corev1.Taint
-	MaxPods        int
-	Version        string
-	Out            io.Writer
-	Logger         *slog.Logger
+	Labels      map[string]string
+	Taints      []corev1.Taint
+	MaxPods     int
+	Version     string
+	Out         io.Writer
+	Logger      *slog.Logger
 
 	// issue, set by a server for its own agent, certifies the node
 	// directly instead of joining with a token.
