@@ -100,7 +100,7 @@ func describePod(out io.Writer, p *corev1.Pod) {
 				fmt.Fprintf(out, "    Mounts:\n")
 				for _, m := range c.VolumeMounts {
 					mode := "rw"
-					if m.ReadOnly {
+					if m.ReadOnly || agentWritten(p, m.Name) {
 						mode = "ro"
 					}
 					sub := ""
@@ -227,4 +227,15 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// agentWritten reports whether the agent writes the volume (configMap,
+// secret, projected, downward API): containers get it read-only.
+func agentWritten(p *corev1.Pod, name string) bool {
+	for _, v := range p.Spec.Volumes {
+		if v.Name == name {
+			return v.ConfigMap != nil || v.Secret != nil || v.Projected != nil || v.DownwardAPI != nil
+		}
+	}
+	return false
 }
