@@ -307,7 +307,25 @@ func TestAgentEndToEnd(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 3 || stdout.String() != "out\n" || !strings.Contains(stderr.String(), "err") {
 			t.Fatalf("exec exit code and streams: %v %q %q", err, stdout.String(), stderr.String())
 		}
+		// A tar dropped into <data-dir>/images while the agent runs is
+		// imported too.
 		two, _ := filepath.Abs("../../examples/images/echo-2.tar")
+		raw, err := os.ReadFile(two)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(a.dir, "images", "echo-2.tar.part"), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(a.dir, "images", "echo-2.tar.part"), filepath.Join(a.dir, "images", "echo-2.tar")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "echo:2 imported from the images directory", 20*time.Second, func() error {
+			if out, _, _ := cli(t, admin, "", "image", "ls", "--node", a.node); !strings.Contains(out, "skiff.local/echo:2") {
+				return errors.New(out)
+			}
+			return nil
+		})
 		if out := mustCLI(t, admin, "", "image", "import", two, "--node", a.node); !strings.Contains(out, "imported skiff.local/echo:2") {
 			t.Fatalf("image import:\n%s", out)
 		}
@@ -361,6 +379,47 @@ func TestAgentEndToEnd(t *testing.T) {
 		if err != nil || p.Status.ContainerStatuses[0].RestartCount != 0 {
 			t.Fatalf("after the agent restart: %v %+v", err, p)
 		}
+	})
+
+	t.Run("containerd dying is restarted and the pod keeps running", func(t *testing.T) {
+		raw, err := os.ReadFile(filepath.Join(a.dir, "containerd", "containerd.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := strings.TrimSpace(string(raw))
+		if err := exec.Command("kill", "-9", pid).Run(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a new containerd", 20*time.Second, func() error {
+			raw, _ := os.ReadFile(filepath.Join(a.dir, "containerd", "containerd.pid"))
+			if strings.TrimSpace(string(raw)) == pid {
+				return errors.New("same pid")
+			}
+			_, _, ok := cli(t, admin, "", "exec", "echo", "--", "true")
+			if !ok {
+				return errors.New("exec does not work yet")
+			}
+			return nil
+		})
+		if _, err := httpGet(base + "/healthz"); err != nil {
+			t.Fatalf("the pod stopped answering: %v", err)
+		}
+	})
+
+	t.Run("masters away: pods keep running, the agent catches up", func(t *testing.T) {
+		m.stop()
+		time.Sleep(2 * time.Second)
+		if _, err := httpGet(base + "/healthz"); err != nil {
+			t.Fatalf("the pod stopped answering without the master: %v", err)
+		}
+		m.start()
+		manifest := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: after}\nspec:\n  nodeName: %s\n  containers: [{name: c, image: skiff.local/echo:1}]\n", a.node)
+		mustCLI(t, admin, manifest, "apply", "-f", "-")
+		waitFor(t, "a pod created after the master came back runs", 60*time.Second, func() error {
+			_, err := podRunningReady(t, admin, "after")
+			return err
+		})
+		mustCLI(t, admin, "", "delete", "pod", "after", "--grace-period", "1")
 	})
 
 	t.Run("failing liveness probe restarts the container", func(t *testing.T) {
