@@ -442,6 +442,10 @@ func TestAgentEndToEnd(t *testing.T) {
 		if !strings.Contains(out, "failed liveness probe") {
 			t.Fatalf("no event about the liveness probe:\n%s", out)
 		}
+		// The killed instance's output stays readable.
+		if out := mustCLI(t, admin, "", "logs", "echo", "--previous"); !strings.Contains(out, "SIGTERM received") {
+			t.Fatalf("logs --previous:\n%s", out)
+		}
 	})
 
 	t.Run("a missing image ends in ImagePullBackOff", func(t *testing.T) {
@@ -499,6 +503,13 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: noport}
+spec:
+  nodeName: %[1]s
+  containers: [{name: c, image: skiff.local/echo:1, readinessProbe: {tcpSocket: {port: 9999}, periodSeconds: 1}}]
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: nokey}
 spec:
   nodeName: %[1]s
@@ -526,11 +537,22 @@ spec:
 				return nil
 			})
 		}
+		// A probe on a port nobody opens: running, never ready.
+		waitFor(t, "noport running but not ready", 30*time.Second, func() error {
+			p, err := getPod(t, admin, "noport")
+			if err != nil {
+				return err
+			}
+			if p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].Ready {
+				return fmt.Errorf("%s %+v", p.Status.Phase, p.Status.ContainerStatuses)
+			}
+			return nil
+		})
 		// The pod that was running all along still is.
 		if _, err := podRunningReady(t, admin, "echo"); err != nil {
 			t.Fatalf("the echo pod was disturbed: %v", err)
 		}
-		mustCLI(t, admin, "", "delete", "pods", "badref", "nocmd", "nokey", "--grace-period", "1")
+		mustCLI(t, admin, "", "delete", "pods", "badref", "nocmd", "nokey", "noport", "--grace-period", "1")
 	})
 
 	t.Run("deleting the pod releases its IP and namespace", func(t *testing.T) {
