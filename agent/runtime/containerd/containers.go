@@ -166,11 +166,7 @@ const LoggerCommand = "container-logger"
 // StopContainer implements runtime.Runtime.
 func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Duration) error {
 	ctx = r.ns(ctx)
-	c, err := r.client.LoadContainer(ctx, id)
-	if err != nil {
-		return ignoreNotFound(err)
-	}
-	task, err := c.Task(ctx, nil)
+	_, task, err := r.loadTask(ctx, id)
 	if err != nil {
 		return ignoreNotFound(err)
 	}

@@ -169,11 +169,7 @@ func (r *Runtime) markOOM(ctx context.Context, id string) {
 // a stopped task is a no-op.
 func (r *Runtime) reap(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
-	c, err := r.client.LoadContainer(ctx, id)
-	if err != nil {
-		return ignoreNotFound(err)
-	}
-	task, err := c.Task(ctx, nil)
+	c, task, err := r.loadTask(ctx, id)
 	if err != nil {
 		return ignoreNotFound(err)
 	}
@@ -198,6 +194,20 @@ func (r *Runtime) reap(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// loadTask returns a container and its task (containerd's not-found error
+// when either is missing).
+func (r *Runtime) loadTask(ctx context.Context, id string) (containerd.Container, containerd.Task, error) {
+	c, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, task, nil
 }
 
 func ignoreNotFound(err error) error {
