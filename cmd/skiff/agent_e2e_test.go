@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -486,6 +487,54 @@ func TestAgentEndToEnd(t *testing.T) {
 		mustCLI(t, admin, "", "delete", "pod", "pulled", "--grace-period", "1")
 	})
 
+	t.Run("imagePullSecrets open a password-protected registry", func(t *testing.T) {
+		reg := startRegistryWith(t, "skiff-test")
+		push := exec.Command("skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", registryUser+":"+registryPassword,
+			"oci-archive:"+image, "docker://"+reg+"/private/echo:1")
+		if out, err := push.CombinedOutput(); err != nil {
+			t.Fatalf("skopeo copy: %v\n%s", err, out)
+		}
+		auth := base64.StdEncoding.EncodeToString([]byte(registryUser + ":" + registryPassword))
+		manifest := fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: regcred}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths": {"%[2]s": {"auth": "%[3]s"}}}'
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: private}
+spec:
+  nodeName: %[1]s
+  imagePullSecrets: [{name: regcred}]
+  containers: [{name: c, image: %[2]s/private/echo:1}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nocreds}
+spec:
+  nodeName: %[1]s
+  containers: [{name: c, image: %[2]s/private/echo:1, imagePullPolicy: Always}]
+`, a.node, reg, auth)
+		mustCLI(t, admin, manifest, "apply", "-f", "-")
+		waitFor(t, "the pod with the pull secret runs", 60*time.Second, func() error {
+			_, err := podRunningReady(t, admin, "private")
+			return err
+		})
+		waitFor(t, "the pod without it is refused", 30*time.Second, func() error {
+			p, err := getPod(t, admin, "nocreds")
+			if err != nil {
+				return err
+			}
+			if w := p.Status.ContainerStatuses; len(w) != 1 || w[0].State.Waiting == nil || !strings.Contains(w[0].State.Waiting.Reason, "Image") {
+				return fmt.Errorf("%+v", w)
+			}
+			return nil
+		})
+		mustCLI(t, admin, "", "delete", "pods", "private", "nocreds", "--grace-period", "1")
+	})
+
 	t.Run("bad input ends in a clear status and disturbs nothing", func(t *testing.T) {
 		manifest := fmt.Sprintf(`apiVersion: v1
 kind: Pod
@@ -586,6 +635,21 @@ spec:
 // in a temp dir, and returns its host:port.
 func startRegistry(t *testing.T) string {
 	t.Helper()
+	return startRegistryWith(t, "")
+}
+
+// Credentials of the password-protected registry: a bcrypt hash of
+// registryPassword, made once with crypt(3).
+const (
+	registryUser     = "puller"
+	registryPassword = "pull-secret-pw"
+	registryHash     = "$2b$12$r5kLILr00pckMu6YixlHpubN/kk68BGGlyf5P/FLpsIbikZ9kyQIe"
+)
+
+// startRegistryWith runs the registry; with a realm, it wants registryUser's
+// password (htpasswd).
+func startRegistryWith(t *testing.T, realm string) string {
+	t.Helper()
 	if _, err := exec.LookPath("docker-registry"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("docker-registry is missing (apt-get install docker-registry skopeo)")
@@ -595,6 +659,12 @@ func startRegistry(t *testing.T) string {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
+	if realm != "" {
+		if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(registryUser+":"+registryHash+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: %s\n    path: %s\n", realm, filepath.Join(dir, "htpasswd"))
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -606,7 +676,10 @@ func startRegistry(t *testing.T) string {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	waitFor(t, "registry up", 10*time.Second, func() error {
-		_, err := httpGet("http://" + addr + "/v2/")
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+		}
 		return err
 	})
 	return addr
