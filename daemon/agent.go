@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -294,10 +295,16 @@ func agentCredentials(ctx context.Context, cfg *AgentConfig) (*pki.KeyPair, []st
 	return kp, servers, err
 }
 
-// renewNodeCert renews the node's certificate at two thirds of its life.
+// renewNodeCert renews the node's certificate at two thirds of its life,
+// and at once when the cluster's CA changed (`skiff ca rotate`): the node
+// then holds a certificate of the new CA and trusts it.
 func renewNodeCert(ctx context.Context, dir string, keys *pki.KeyPair, api *client.Client, log *slog.Logger) {
+	const caCheck = 30 * time.Second
 	for {
 		wait := time.Until(pki.RenewAt(keys.Leaf()))
+		if wait > caCheck {
+			wait = caCheck
+		}
 		if wait < time.Second {
 			wait = time.Second
 		}
@@ -306,20 +313,15 @@ func renewNodeCert(ctx context.Context, dir string, keys *pki.KeyPair, api *clie
 			return
 		case <-time.After(wait):
 		}
-		csr, keyPEM, err := pki.NewCSR(keys.Leaf().Subject.CommonName)
-		if err == nil {
-			var resp *skiffv1.RenewResponse
-			if resp, err = api.Renew(ctx, &skiffv1.RenewRequest{CSR: string(csr)}); err == nil {
-				if err = keys.Set([]byte(resp.Certificate), keyPEM); err == nil {
-					keys.SetTrust([]byte(resp.CABundle))
-					err = pki.SaveKeyPair(dir, agentCertName, []byte(resp.Certificate), keyPEM)
-					if err == nil {
-						err = os.WriteFile(filepath.Join(dir, agentCAFile), []byte(resp.CABundle), 0o644)
-					}
-				}
+		if time.Now().Before(pki.RenewAt(keys.Leaf())) {
+			bundle, err := api.CABundle(ctx)
+			have, _ := os.ReadFile(filepath.Join(dir, agentCAFile))
+			if err != nil || bytes.Equal(bytes.TrimSpace(bundle), bytes.TrimSpace(have)) {
+				continue // not due, and the CA is the same
 			}
+			log.Info("the cluster CA changed: renewing the node certificate")
 		}
-		if err != nil {
+		if err := renewOnce(ctx, dir, keys, api); err != nil {
 			log.Warn("renewing the node certificate; retrying in a minute", "err", err)
 			select {
 			case <-ctx.Done():
@@ -330,6 +332,25 @@ func renewNodeCert(ctx context.Context, dir string, keys *pki.KeyPair, api *clie
 		}
 		log.Info("node certificate renewed", "notAfter", keys.Leaf().NotAfter)
 	}
+}
+
+func renewOnce(ctx context.Context, dir string, keys *pki.KeyPair, api *client.Client) error {
+	csr, keyPEM, err := pki.NewCSR(keys.Leaf().Subject.CommonName)
+	if err != nil {
+		return err
+	}
+	resp, err := api.Renew(ctx, &skiffv1.RenewRequest{CSR: string(csr)})
+	if err != nil {
+		return err
+	}
+	if err := keys.Set([]byte(resp.Certificate), keyPEM); err != nil {
+		return err
+	}
+	keys.SetTrust([]byte(resp.CABundle))
+	if err := pki.SaveKeyPair(dir, agentCertName, []byte(resp.Certificate), keyPEM); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, agentCAFile), []byte(resp.CABundle), 0o644)
 }
 
 // agentRuntime connects to containerd (starting one if none runs) or

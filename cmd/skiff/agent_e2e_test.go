@@ -604,6 +604,30 @@ spec:
 		mustCLI(t, admin, "", "delete", "pods", "badref", "nocmd", "nokey", "noport", "--grace-period", "1")
 	})
 
+	t.Run("ca rotate re-issues the node's certificate", func(t *testing.T) {
+		if strings.Contains(a.logs(), "CA changed") {
+			t.Fatalf("the agent saw a CA change before any rotation:\n%s", a.logs())
+		}
+		mustCLI(t, admin, "", "ca", "rotate")
+		waitFor(t, "the agent renews with the new CA", 60*time.Second, func() error {
+			if !strings.Contains(a.logs(), "node certificate renewed") {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		// Masters still reach the agent, the agent still reaches them.
+		if out := mustCLI(t, admin, "", "exec", "echo", "--", "cat", "/etc/config/greeting"); out == "" {
+			t.Fatal("exec after the rotation printed nothing")
+		}
+		waitFor(t, "heartbeat after the rotation", 30*time.Second, func() error {
+			out, _, ok := cli(t, admin, "", "get", "nodes", a.node)
+			if !ok || !strings.Contains(out, "Ready") {
+				return errors.New(out)
+			}
+			return nil
+		})
+	})
+
 	t.Run("deleting the pod releases its IP and namespace", func(t *testing.T) {
 		uid := string(pod.UID)
 		netns := filepath.Join("/run/skiff/netns", a.node, a.node+"-"+uid)
