@@ -465,6 +465,7 @@ func (m *masterProc) lead(ctx context.Context) {
 	} else {
 		go alloc.Run(ctx, 500*time.Millisecond)
 	}
+	go m.runScheduler(ctx)
 	if m.newTokens {
 		m.tokensOnce.Do(func() {
 			retry(ctx, m.log, "creating the first join tokens", func() error { return m.firstTokens(ctx) })

@@ -45,6 +45,9 @@ func podSpecActed(prefix string) []string {
 		prefix + ".volumes[].name", prefix + ".volumes[].emptyDir", prefix + ".volumes[].hostPath",
 		prefix + ".volumes[].configMap", prefix + ".volumes[].secret", prefix + ".volumes[].projected",
 		prefix + ".volumes[].downwardAPI",
+		// What the scheduler acts on.
+		prefix + ".nodeSelector", prefix + ".tolerations", prefix + ".priority", prefix + ".schedulerName",
+		prefix + ".affinity.nodeAffinity", prefix + ".affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution",
 	}
 	for _, kind := range []string{"containers", "initContainers"} {
 		for _, f := range containerActed {

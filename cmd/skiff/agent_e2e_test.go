@@ -604,6 +604,44 @@ spec:
 		mustCLI(t, admin, "", "delete", "pods", "badref", "nocmd", "nokey", "noport", "--grace-period", "1")
 	})
 
+	t.Run("the scheduler binds pods that name no node, and says why one cannot go anywhere", func(t *testing.T) {
+		manifest := `apiVersion: v1
+kind: Pod
+metadata: {name: unbound}
+spec:
+  containers: [{name: c, image: skiff.local/echo:1, resources: {requests: {cpu: 50m, memory: 16Mi}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: picky}
+spec:
+  nodeSelector: {disk: ssd}
+  containers: [{name: c, image: skiff.local/echo:1}]
+`
+		out := mustCLI(t, admin, manifest, "apply", "-f", "-")
+		if strings.Contains(out, "does not act") {
+			t.Fatalf("the scheduler's fields still warn:\n%s", out)
+		}
+		waitFor(t, "the unbound pod placed and running", 30*time.Second, func() error {
+			p, err := podRunningReady(t, admin, "unbound")
+			if err != nil {
+				return err
+			}
+			if p.Spec.NodeName != a.node {
+				return fmt.Errorf("bound to %q", p.Spec.NodeName)
+			}
+			return nil
+		})
+		waitFor(t, "picky explained", 20*time.Second, func() error {
+			out, _, _ := cli(t, admin, "", "describe", "pod", "picky")
+			if !strings.Contains(out, "FailedScheduling") || !strings.Contains(out, "nodes are available: 1 node(s) didn't match Pod's node affinity/selector") {
+				return errors.New(out)
+			}
+			return nil
+		})
+		mustCLI(t, admin, "", "delete", "pods", "unbound", "picky", "--grace-period", "1")
+	})
+
 	t.Run("ca rotate re-issues the node's certificate", func(t *testing.T) {
 		if strings.Contains(a.logs(), "CA changed") {
 			t.Fatalf("the agent saw a CA change before any rotation:\n%s", a.logs())

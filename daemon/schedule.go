@@ -1,0 +1,180 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/skiffhq/skiff/apis/storage"
+	"github.com/skiffhq/skiff/scheduling"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// schedulerParts are what the leader's scheduler reads and writes with:
+// the local FSM state, and Raft writes with resourceVersion preconditions.
+type schedulerParts struct{ m *masterProc }
+
+var (
+	_ scheduling.Lister   = schedulerParts{}
+	_ scheduling.Binder   = schedulerParts{}
+	_ scheduling.Recorder = schedulerParts{}
+)
+
+func (p schedulerParts) ListNodes() ([]*corev1.Node, error) {
+	var out []*corev1.Node
+	for _, o := range p.m.node.FSM().View().List("Node", "") {
+		out = append(out, o.(*corev1.Node))
+	}
+	return out, nil
+}
+
+func (p schedulerParts) ListPods() ([]*corev1.Pod, error) {
+	var out []*corev1.Pod
+	for _, o := range p.m.node.FSM().View().List("Pod", "") {
+		out = append(out, o.(*corev1.Pod))
+	}
+	return out, nil
+}
+
+// Bind writes spec.nodeName and PodScheduled=True in one Raft write whose
+// precondition is the pod version the scheduler decided on.
+func (p schedulerParts) Bind(ctx context.Context, pod *corev1.Pod, node string) error {
+	res, _ := p.m.reg.ByKind("Pod")
+	rv, err := parseUint(pod.ResourceVersion)
+	if err != nil {
+		return err
+	}
+	upd := pod.DeepCopy()
+	upd.Spec.NodeName = node
+	setPodCondition(&upd.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue,
+		LastTransitionTime: metav1.NewTime(time.Now().UTC().Truncate(time.Second))})
+	_, err = p.m.store.Update(ctx, res, upd, rv)
+	return err
+}
+
+// PodUnschedulable tells the user why the pod waits: PodScheduled=False
+// with the reasons, and a FailedScheduling event; nothing is written when
+// the pod already says so.
+func (p schedulerParts) PodUnschedulable(ctx context.Context, pod *corev1.Pod, fitErr *scheduling.FitError) error {
+	msg := fitErr.Error()
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message == msg {
+			return nil
+		}
+	}
+	res, _ := p.m.reg.ByKind("Pod")
+	rv, err := parseUint(pod.ResourceVersion)
+	if err != nil {
+		return err
+	}
+	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
+	upd := pod.DeepCopy()
+	setPodCondition(&upd.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: corev1.PodReasonUnschedulable, Message: msg, LastTransitionTime: now})
+	if _, err := p.m.store.Update(ctx, res, upd, rv); err != nil && !apierrors.IsConflict(err) {
+		return err
+	}
+	return p.m.recordEvent(ctx, pod, corev1.EventTypeWarning, "FailedScheduling", msg, "default-scheduler")
+}
+
+func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == c.Type {
+			if st.Conditions[i].Status == c.Status {
+				c.LastTransitionTime = st.Conditions[i].LastTransitionTime
+			}
+			st.Conditions[i] = c
+			return
+		}
+	}
+	st.Conditions = append(st.Conditions, c)
+}
+
+// recordEvent writes an event about a pod from a leader loop.
+func (m *masterProc) recordEvent(ctx context.Context, pod *corev1.Pod, typ, reason, msg, component string) error {
+	res, _ := m.reg.ByKind("Event")
+	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
+	ev := &corev1.Event{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Event"},
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", pod.Name, time.Now().UnixNano()), Namespace: pod.Namespace,
+			UID: types.UID(newUID()), CreationTimestamp: now},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+		Reason:         reason, Message: msg, Type: typ, Source: corev1.EventSource{Component: component},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1, ReportingController: component,
+	}
+	_, err := m.store.Create(ctx, res, ev)
+	return err
+}
+
+// runScheduler schedules pods while this master leads. A scheduler lives
+// as long as its watches: when one ends (fell behind the history), a new
+// scheduler starts from a fresh list.
+func (m *masterProc) runScheduler(ctx context.Context) {
+	parts := schedulerParts{m}
+	for ctx.Err() == nil {
+		sctx, cancel := context.WithCancel(ctx)
+		s, err := scheduling.New(scheduling.Config{Lister: parts, Binder: parts, Recorder: parts, Logger: m.log.With("component", "scheduler")})
+		if err != nil {
+			cancel()
+			m.log.Error("scheduler", "err", err)
+			return
+		}
+		rev := m.node.FSM().View().Revision()
+		for _, kind := range []string{"Pod", "Node"} {
+			res, _ := m.reg.ByKind(kind)
+			w, err := m.raw.Watch(sctx, res, storage.WatchOptions{ResourceVersion: rev})
+			if err != nil {
+				m.log.Warn("scheduler watch", "kind", kind, "err", err)
+				cancel()
+				break
+			}
+			go func() {
+				defer cancel()
+				defer w.Stop()
+				for ev := range w.Events() {
+					feedScheduler(s, ev)
+				}
+			}()
+		}
+		if err := s.Run(sctx); err != nil && sctx.Err() == nil {
+			m.log.Warn("scheduler stopped; starting again", "err", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func feedScheduler(s *scheduling.Scheduler, ev storage.Event) {
+	var prev any
+	if ev.Prev != nil {
+		prev = ev.Prev.Object()
+	}
+	switch obj := ev.Object.Object().(type) {
+	case *corev1.Pod:
+		switch ev.Type {
+		case storage.Added:
+			s.OnPodAdd(obj)
+		case storage.Modified:
+			old, _ := prev.(*corev1.Pod)
+			s.OnPodUpdate(old, obj)
+		case storage.Deleted:
+			s.OnPodDelete(obj)
+		}
+	case *corev1.Node:
+		switch ev.Type {
+		case storage.Added:
+			s.OnNodeAdd(obj)
+		case storage.Modified:
+			old, _ := prev.(*corev1.Node)
+			s.OnNodeUpdate(old, obj)
+		case storage.Deleted:
+			s.OnNodeDelete(obj)
+		}
+	}
+}
