@@ -1,0 +1,87 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/apis/storage"
+)
+
+// Informers hands out one shared informer per kind, so that controllers
+// watching the same kind share one cache and one watch. Ask for every
+// informer (For) before Run.
+type Informers struct {
+	reader storage.Reader
+	reg    *resources.Registry
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	byKind  map[string]*Informer
+	order   []*Informer
+	running bool
+}
+
+// NewInformers returns an empty set over reader (on the leader: its local
+// store, e.g. raftfsm.APIStore).
+func NewInformers(reader storage.Reader, reg *resources.Registry, log *slog.Logger) *Informers {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Informers{reader: reader, reg: reg, log: log, byKind: map[string]*Informer{}}
+}
+
+// For returns the informer of kind ("Pod"), making it on first use. It
+// panics for a kind the registry does not know or when called after Run:
+// both are wiring mistakes.
+func (f *Informers) For(kind string) *Informer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if inf, ok := f.byKind[kind]; ok {
+		return inf
+	}
+	if f.running {
+		panic(fmt.Sprintf("reconcile: informer for %s asked for after Informers.Run", kind))
+	}
+	res, ok := f.reg.ByKind(kind)
+	if !ok {
+		panic(fmt.Sprintf("reconcile: no resource of kind %q", kind))
+	}
+	inf := NewInformer(InformerConfig{Reader: f.reader, Resource: res, Logger: f.log})
+	f.byKind[kind] = inf
+	f.order = append(f.order, inf)
+	return inf
+}
+
+// Run runs every informer until ctx ends; it returns nil then.
+func (f *Informers) Run(ctx context.Context) error {
+	f.mu.Lock()
+	f.running = true
+	infs := append([]*Informer(nil), f.order...)
+	f.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, inf := range infs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = inf.Run(ctx) // returns nil when ctx ends; never an error
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// WaitForSync waits until every informer given has its first list, or ctx
+// ends (then it returns false).
+func WaitForSync(ctx context.Context, infs ...*Informer) bool {
+	for _, inf := range infs {
+		select {
+		case <-inf.Synced():
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
