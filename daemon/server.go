@@ -466,6 +466,7 @@ func (m *masterProc) lead(ctx context.Context) {
 		go alloc.Run(ctx, 500*time.Millisecond)
 	}
 	go m.runScheduler(ctx)
+	go m.runControllers(ctx)
 	if m.newTokens {
 		m.tokensOnce.Do(func() {
 			retry(ctx, m.log, "creating the first join tokens", func() error { return m.firstTokens(ctx) })

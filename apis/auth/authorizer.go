@@ -175,6 +175,11 @@ func (z *Authorizer) node(u User, a Attributes, deny func(string) error) error {
 			return deny("nodes do not create pods")
 		}
 		pod := z.Graph.Pod(a.Namespace, a.Name)
+		if pod == nil && a.Verb == "delete" {
+			// Already gone (the node's second try at the last step of a
+			// graceful deletion): the store answers 404.
+			return nil
+		}
 		if pod == nil || pod.Spec.NodeName != u.Node {
 			return deny(fmt.Sprintf("the pod is not bound to node %q", u.Node))
 		}

@@ -21,6 +21,9 @@ func appsResources() []*Resource {
 		New:      func() apis.Object { return &appsv1.ReplicaSet{} },
 		Default:  defaults.ReplicaSet,
 		Validate: validation.ReplicaSet,
-		Acted:    metadataActed,
+		Acted: append(append(append([]string{}, metadataActed...),
+			"spec.replicas", "spec.selector", "spec.minReadySeconds",
+			"spec.template.metadata.labels", "spec.template.metadata.annotations", "spec.template.metadata.name",
+			"spec.template.metadata.namespace"), podSpecActed("spec.template.spec")...),
 	}}
 }

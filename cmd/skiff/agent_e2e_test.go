@@ -235,7 +235,9 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	a.start()
 	t.Cleanup(func() {
-		// Pods first, so the agent releases their network and files.
+		// Pods first (and what makes pods), so the agent releases their
+		// network and files.
+		cli(t, admin, "", "delete", "replicasets", "--all")
 		cli(t, admin, "", "delete", "pods", "--all")
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
@@ -250,6 +252,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		os.RemoveAll(filepath.Join("/run/skiff/netns", a.node))
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.logs())
+			t.Logf("master log:\n%s", m.logs())
 		}
 	})
 	waitFor(t, "node Ready", 30*time.Second, func() error {
@@ -640,6 +643,56 @@ spec:
 			return nil
 		})
 		mustCLI(t, admin, "", "delete", "pods", "unbound", "picky", "--grace-period", "1")
+	})
+
+	t.Run("a ReplicaSet keeps its replicas running", func(t *testing.T) {
+		rs := func(n int) string {
+			return fmt.Sprintf(`apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web}
+spec:
+  replicas: %d
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers: [{name: web, image: skiff.local/echo:1, readinessProbe: {httpGet: {path: /readyz, port: 8080}, periodSeconds: 1}}]
+`, n)
+		}
+		if out := mustCLI(t, admin, rs(2), "apply", "-f", "-"); strings.Contains(out, "does not act") {
+			t.Fatalf("ReplicaSet fields warn:\n%s", out)
+		}
+		running := func(want int) func() error {
+			return func() error {
+				out, _, ok := cli(t, admin, "", "get", "pods", "-l", "app=web", "-o", "json")
+				if !ok {
+					return errors.New(out)
+				}
+				var list corev1.PodList
+				if err := json.Unmarshal([]byte(out), &list); err != nil {
+					return err
+				}
+				ready := 0
+				for _, p := range list.Items {
+					if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready {
+						ready++
+					}
+				}
+				if ready != want || len(list.Items) != want {
+					return fmt.Errorf("%d pods, %d ready; want %d", len(list.Items), ready, want)
+				}
+				return nil
+			}
+		}
+		waitFor(t, "2 replicas ready", 60*time.Second, running(2))
+		if out := mustCLI(t, admin, "", "get", "rs", "web", "-o", "json"); !strings.Contains(out, `"readyReplicas": 2`) && !strings.Contains(out, `"readyReplicas":2`) {
+			t.Fatalf("ReplicaSet status:\n%s", out)
+		}
+		mustCLI(t, admin, rs(1), "apply", "-f", "-")
+		waitFor(t, "scaled to 1", 60*time.Second, running(1))
+		mustCLI(t, admin, "", "delete", "rs", "web")
+		mustCLI(t, admin, "", "delete", "pods", "-l", "app=web", "--grace-period", "1")
 	})
 
 	t.Run("ca rotate re-issues the node's certificate", func(t *testing.T) {

@@ -99,6 +99,8 @@ func runGet(ctx context.Context, c *client.Client, g *globals, o *getOptions, ar
 	}
 	var failed error
 	var all []apis.Object
+	// Naming exactly one object prints it as itself; anything else is a List.
+	single := len(targets) == 1 && len(targets[0].names) == 1
 	for i, t := range targets {
 		var objs []apis.Object
 		listRV := ""
@@ -154,7 +156,7 @@ func runGet(ctx context.Context, c *client.Client, g *globals, o *getOptions, ar
 		}
 		if o.watch && o.output != "" && o.output != "wide" {
 			if o.output != "name" {
-				if err := printObjects(out, o.output, all); err != nil {
+				if err := printObjects(out, o.output, all, single); err != nil {
 					return err
 				}
 				all = nil
@@ -167,12 +169,12 @@ func runGet(ctx context.Context, c *client.Client, g *globals, o *getOptions, ar
 				if o.output == "yaml" {
 					fmt.Fprintln(out, "---")
 				}
-				_ = printObjects(out, o.output, []apis.Object{obj})
+				_ = printObjects(out, o.output, []apis.Object{obj}, true)
 			})
 		}
 	}
-	if len(all) > 0 {
-		if err := printObjects(out, o.output, all); err != nil {
+	if len(all) > 0 || (!single && (o.output == "json" || o.output == "yaml")) {
+		if err := printObjects(out, o.output, all, single); err != nil {
 			return err
 		}
 	}

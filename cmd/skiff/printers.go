@@ -360,10 +360,12 @@ func (t *table) row(obj apis.Object) {
 
 func (t *table) flush() { t.w.Flush() }
 
-// printObjects writes objects in one of the -o formats.
-func printObjects(out io.Writer, format string, objs []apis.Object) error {
+// printObjects writes objects in one of the -o formats: one object as
+// itself when single (the user named exactly one), else a List, as kubectl
+// does, even with one item or none.
+func printObjects(out io.Writer, format string, objs []apis.Object, single bool) error {
 	var v any
-	if len(objs) == 1 {
+	if single && len(objs) == 1 {
 		v = objs[0]
 	} else {
 		v = struct {
@@ -371,7 +373,7 @@ func printObjects(out io.Writer, format string, objs []apis.Object) error {
 			Kind       string          `json:"kind"`
 			Metadata   metav1.ListMeta `json:"metadata"`
 			Items      []apis.Object   `json:"items"`
-		}{"v1", "List", metav1.ListMeta{}, objs}
+		}{"v1", "List", metav1.ListMeta{}, append([]apis.Object{}, objs...)}
 	}
 	switch format {
 	case "json":
