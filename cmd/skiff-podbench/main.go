@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/apis/client"
+	"github.com/skiffhq/skiff/apis/resources"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -39,7 +40,7 @@ import (
 type config struct {
 	skiff, image string
 	pods         int
-	rate         float64
+	rates        []float64
 	keep         bool
 }
 
@@ -48,9 +49,18 @@ func main() {
 	flag.StringVar(&cfg.skiff, "skiff", "bin/skiff", "skiff binary")
 	flag.StringVar(&cfg.image, "image", "examples/images/echo.tar", "the echo image (make images)")
 	flag.IntVar(&cfg.pods, "pods", 50, "pods to start on the node")
-	flag.Float64Var(&cfg.rate, "rate", 10, "pods created per second")
+	var rates string
+	flag.StringVar(&rates, "rates", "2,10", "comma-separated creation rates (pods/s), one round of -pods pods each")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directories and logs")
 	flag.Parse()
+	for _, f := range strings.Split(rates, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v <= 0 {
+			fmt.Fprintf(os.Stderr, "skiff-podbench: -rates %q: want positive numbers\n", rates)
+			os.Exit(2)
+		}
+		cfg.rates = append(cfg.rates, v)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
@@ -216,70 +226,107 @@ func run(ctx context.Context, cfg config) error {
 	if err := waitFor(ctx, 60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return !readyAt["warmup"].IsZero() }); err != nil {
 		return fmt.Errorf("the warm-up pod never became ready: %w", err)
 	}
-	progress("creating %d pods at %.0f/s", cfg.pods, cfg.rate)
+	var results []*roundResult
+	for _, rate := range cfg.rates {
+		r, err := runRound(ctx, c, podsRes, cfg.pods, rate, node, adir, ag.cmd.Process.Pid, &mu, readyAt)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+
+	fmt.Printf("\nskiff agent, real containers: %d pods on one node per round, image present, no probes (%d CPUs)\n\n", cfg.pods, runtimeCPUs())
+	row := func(figure, goal string, cell func(r *roundResult) string, comparison string) {
+		fmt.Printf("%-44s %-10s", figure, goal)
+		for _, r := range results {
+			fmt.Printf(" %-16s", cell(r))
+		}
+		fmt.Printf(" %s\n", comparison)
+	}
+	fmt.Printf("%-44s %-10s", "figure", "goal")
+	for _, r := range results {
+		fmt.Printf(" %-16s", fmt.Sprintf("skiff @%g pods/s", r.rate))
+	}
+	fmt.Printf(" comparison\n")
+	row("pod startup, create -> Ready, p50", "", func(r *roundResult) string { return ms(r.p(50)) }, "")
+	row("pod startup, create -> Ready, p99", "< 1 s", func(r *roundResult) string { return ms(r.p(99)) + " " + met(r.p(99) < time.Second) }, "Kubernetes SLO: 5 s")
+	row("pod startup, create -> Ready, max", "", func(r *roundResult) string { return ms(r.lat[len(r.lat)-1]) }, "")
+	row(fmt.Sprintf("agent RSS with %d pods running", cfg.pods), "< 60 MiB", func(r *roundResult) string { return mib(r.rss) + " " + met(r.rss < 60<<20) }, "")
+	row("per pod outside the agent: containerd shim", "", func(r *roundResult) string { return mib(r.shims) }, "PSS, as every runtime has")
+	row("per pod outside the agent: log writer", "", func(r *roundResult) string { return mib(r.loggers) }, "PSS of `skiff container-logger`")
+	row(fmt.Sprintf("delete the %d pods (grace 5 s) -> all gone", cfg.pods), "", func(r *roundResult) string { return r.teardown.Truncate(time.Millisecond).String() }, "")
+	fmt.Println()
+	return nil
+}
+
+// roundResult is one round: cfg.pods pods created at one rate.
+type roundResult struct {
+	rate           float64
+	lat            []time.Duration // sorted
+	rss            int64
+	shims, loggers int64 // per pod
+	teardown       time.Duration
+}
+
+func (r *roundResult) p(q int) time.Duration { return r.lat[min(len(r.lat)-1, len(r.lat)*q/100)] }
+
+// runRound creates n pods at rate, waits until all are Ready, reads the
+// agent's memory, then deletes them and waits until they are gone.
+func runRound(ctx context.Context, c *client.Client, podsRes *resources.Resource, n int, rate float64, node, adir string, agentPID int,
+	mu *sync.Mutex, readyAt map[string]time.Time) (*roundResult, error) {
+	progress("creating %d pods at %g/s", n, rate)
+	prefix := fmt.Sprintf("r%g-", rate)
 	created := map[string]time.Time{}
-	interval := time.Duration(float64(time.Second) / cfg.rate)
-	for i := 0; i < cfg.pods; i++ {
-		name := fmt.Sprintf("pod-%03d", i)
+	interval := time.Duration(float64(time.Second) / rate)
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("%spod-%03d", strings.ReplaceAll(prefix, ".", "-"), i)
 		created[name] = time.Now()
 		if _, err := c.Create(ctx, benchPod(name, node)); err != nil {
-			return err
+			return nil, err
 		}
 		time.Sleep(interval)
 	}
 	if err := waitFor(ctx, 120*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(readyAt) == cfg.pods+1
+		for name := range created {
+			if readyAt[name].IsZero() {
+				return false
+			}
+		}
+		return true
 	}); err != nil {
-		mu.Lock()
-		n := len(readyAt) - 1
-		mu.Unlock()
-		return fmt.Errorf("only %d of %d pods became ready: %w", n, cfg.pods, err)
+		return nil, fmt.Errorf("not every pod became ready at %g/s: %w", rate, err)
 	}
-	var lat []time.Duration
+	r := &roundResult{rate: rate}
 	mu.Lock()
 	for name, t0 := range created {
-		lat = append(lat, readyAt[name].Sub(t0))
+		r.lat = append(r.lat, readyAt[name].Sub(t0))
 	}
 	mu.Unlock()
-	slices.Sort(lat)
+	slices.Sort(r.lat)
 	time.Sleep(2 * time.Second) // let the agent settle before reading its memory
-	rss, hwm := memory(ag.cmd.Process.Pid)
+	r.rss, _ = memory(agentPID)
 	shims, loggers := perPodProcesses(node, adir)
+	pods := int64(n + 1) // and the warm-up pod
+	r.shims, r.loggers = shims/pods, loggers/pods
 
 	progress("deleting the pods")
 	t0 := time.Now()
 	grace := int64(5)
-	list, err := c.List(ctx, podsRes, client.ListOptions{Namespace: "default"})
-	if err != nil {
-		return err
-	}
-	for _, p := range list.Items {
-		if _, err := c.DeleteWithOptions(ctx, podsRes, "default", p.GetName(), metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
-			return err
+	for name := range created {
+		if _, err := c.DeleteWithOptions(ctx, podsRes, "default", name, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+			return nil, err
 		}
 	}
 	if err := waitFor(ctx, 120*time.Second, func() bool {
 		l, err := c.List(ctx, podsRes, client.ListOptions{Namespace: "default"})
-		return err == nil && len(l.Items) == 0
+		return err == nil && len(l.Items) == 1 // the warm-up pod stays
 	}); err != nil {
-		return fmt.Errorf("pods not gone: %w", err)
+		return nil, fmt.Errorf("pods not gone: %w", err)
 	}
-	teardown := time.Since(t0)
-
-	p50, p99 := lat[len(lat)*50/100], lat[min(len(lat)-1, len(lat)*99/100)]
-	fmt.Printf("\nskiff agent, real containers: %d pods on one node, created at %.0f/s, image present (%d CPUs)\n\n", cfg.pods, cfg.rate, runtimeCPUs())
-	fmt.Printf("%-44s %-10s %-12s %s\n", "figure", "goal", "skiff", "comparison")
-	fmt.Printf("%-44s %-10s %-12s %s\n", "pod startup, create -> Ready, p50", "", ms(p50), "")
-	fmt.Printf("%-44s %-10s %-12s %s\n", "pod startup, create -> Ready, p99", "< 1 s", ms(p99)+" "+met(p99 < time.Second), "Kubernetes SLO: 5 s")
-	fmt.Printf("%-44s %-10s %-12s %s\n", "pod startup, create -> Ready, max", "", ms(lat[len(lat)-1]), "")
-	fmt.Printf("%-44s %-10s %-12s %s\n", fmt.Sprintf("agent RSS with %d pods running", cfg.pods), "< 60 MiB", mib(rss)+" "+met(rss < 60<<20), "peak "+mib(hwm))
-	fmt.Printf("%-44s %-10s %-12s %s\n", "per pod outside the agent: containerd shim", "", mib(shims/int64(cfg.pods+1)), "PSS, as every runtime has")
-	fmt.Printf("%-44s %-10s %-12s %s\n", "per pod outside the agent: log writer", "", mib(loggers/int64(cfg.pods+1)), "PSS of `skiff container-logger`")
-	fmt.Printf("%-44s %-10s %-12s %s\n", fmt.Sprintf("delete %d pods (grace 5 s) -> all gone", cfg.pods+1), "", teardown.Truncate(time.Millisecond).String(), "")
-	fmt.Println()
-	return nil
+	r.teardown = time.Since(t0)
+	return r, nil
 }
 
 func runtimeCPUs() int {
