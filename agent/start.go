@@ -229,7 +229,7 @@ func containerMounts(pod *corev1.Pod, c *corev1.Container, vols map[string]strin
 		}
 		if vm.SubPath != "" {
 			if filepath.IsAbs(vm.SubPath) || strings.Contains(vm.SubPath, "..") {
-				return nil, fmt.Errorf("volumeMounts %q: subPath %q must be a relative path without ..", vm.Name, vm.SubPath)
+				return nil, fmt.Errorf("volumeMounts %q: subPath %q must be a relative path without \"..\" in it", vm.Name, vm.SubPath)
 			}
 			host = filepath.Join(host, vm.SubPath)
 		}

@@ -2,7 +2,6 @@ package containerd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -224,5 +223,3 @@ func wrapNotFound(what string, err error) error {
 	}
 	return err
 }
-
-var errNoTask = errors.New("no task")
