@@ -18,6 +18,7 @@ func nodeResources() []*Resource {
 		Fields: func(obj apis.Object) fields.Set {
 			return fields.Set{"spec.unschedulable": strconv.FormatBool(obj.(*corev1.Node).Spec.Unschedulable)}
 		},
-		Acted: metadataActed,
+		Acted: append(append([]string{}, metadataActed...),
+			"spec.unschedulable", "spec.taints", "spec.podCIDR", "spec.podCIDRs", "status.*"),
 	}}
 }
