@@ -1,0 +1,184 @@
+package gc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/apis/storage"
+	"github.com/skiffhq/skiff/raftfsm"
+	"github.com/skiffhq/skiff/reconcile"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+)
+
+var (
+	reg = resources.Default()
+	t0  = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+)
+
+type harness struct {
+	t     *testing.T
+	ctx   context.Context
+	store storage.Store
+	clk   *clocktesting.FakeClock
+	w     *reconcile.StoreWriter
+	c     *Collector
+}
+
+// newHarness starts the collector over an in-memory store with the
+// default namespace, watching DefaultKinds.
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	store := raftfsm.NewMemStore(raftfsm.FSMConfig{Registry: reg})
+	clk := clocktesting.NewFakeClock(t0)
+	uid := 0
+	var uidMu sync.Mutex
+	w := reconcile.NewStoreWriter(reconcile.StoreWriterConfig{Store: store, Registry: reg, Clock: clk, NewUID: func() string {
+		uidMu.Lock()
+		defer uidMu.Unlock()
+		uid++
+		return fmt.Sprintf("uid-%d", uid)
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, ctx: ctx, store: store, clk: clk, w: w}
+	if _, err := w.Create(ctx, "Namespace", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.Default()
+	}
+	infs := reconcile.NewInformers(store, reg, log)
+	var watched []*reconcile.Informer
+	for _, k := range DefaultKinds {
+		watched = append(watched, infs.For(k))
+	}
+	h.c = New(Config{Informers: watched, Reader: store, Registry: reg, Writer: w, Clock: clk, Logger: log})
+	done := make(chan error, 1)
+	go func() { done <- reconcile.RunAll(ctx, log, infs, h.c) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("RunAll: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("the collector did not stop")
+		}
+	})
+	return h
+}
+
+func (h *harness) res(kind string) *resources.Resource {
+	res, _ := reg.ByKind(kind)
+	return res
+}
+
+func (h *harness) create(kind string, obj apis.Object) apis.Object {
+	h.t.Helper()
+	out, err := h.w.Create(h.ctx, kind, obj)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// get returns the stored object, or nil when there is none.
+func (h *harness) get(kind, name string) apis.Object {
+	h.t.Helper()
+	rec, err := h.store.Get(h.ctx, h.res(kind), "default", name, true)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rec.Object()
+}
+
+func (h *harness) remove(kind, name string) {
+	h.t.Helper()
+	if _, err := h.store.Delete(h.ctx, h.res(kind), "default", name, storage.Preconditions{}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func ref(kind string, owner apis.Object) metav1.OwnerReference {
+	apiVersion := "apps/v1"
+	if kind == "Pod" {
+		apiVersion = "v1"
+	}
+	return metav1.OwnerReference{APIVersion: apiVersion, Kind: kind, Name: owner.GetName(), UID: owner.GetUID(),
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}
+}
+
+func deployment(name string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "echo"}}},
+			},
+		},
+	}
+}
+
+func replicaSet(name string, owners ...metav1.OwnerReference) *appsv1.ReplicaSet {
+	labels := map[string]string{"app": name}
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", OwnerReferences: owners},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "echo"}}},
+			},
+		},
+	}
+}
+
+func pod(name string, owners ...metav1.OwnerReference) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", OwnerReferences: owners},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "echo"}}},
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// quiet checks that cond stays true for a while: nothing more happens.
+func quiet(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 25 {
+		if !cond() {
+			t.Fatalf("not quiet: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
