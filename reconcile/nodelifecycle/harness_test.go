@@ -1,0 +1,309 @@
+package nodelifecycle
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/apis/storage"
+	"github.com/skiffhq/skiff/raftfsm"
+	"github.com/skiffhq/skiff/reconcile"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+var (
+	reg = resources.Default()
+	t0  = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+)
+
+type fakeRecorder struct {
+	mu     sync.Mutex
+	events []string // "Type Reason object: Message"
+}
+
+func (r *fakeRecorder) Event(_ context.Context, obj apis.Object, typ, reason, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, typ+" "+reason+" "+obj.GetName()+": "+msg)
+}
+
+func (r *fakeRecorder) count(reason string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.events {
+		if strings.Contains(e, " "+reason+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+type harness struct {
+	t     *testing.T
+	ctx   context.Context
+	store storage.Store
+	clk   *clocktesting.FakeClock
+	w     *reconcile.StoreWriter
+	rec   *fakeRecorder
+	c     *Controller
+	nodes *reconcile.Informer
+
+	mu sync.Mutex
+	// lastSync is the clock time of each node's last successful sync.
+	lastSync map[string]time.Time
+}
+
+// newHarness starts the controller over an in-memory store with the
+// default namespace and nodes named as given, all ready with a heartbeat
+// at t0.
+func newHarness(t *testing.T, nodes ...string) *harness {
+	t.Helper()
+	store := raftfsm.NewMemStore(raftfsm.FSMConfig{Registry: reg})
+	clk := clocktesting.NewFakeClock(t0)
+	w := reconcile.NewStoreWriter(reconcile.StoreWriterConfig{Store: store, Registry: reg, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, ctx: ctx, store: store, clk: clk, w: w, rec: &fakeRecorder{}, lastSync: map[string]time.Time{}}
+	if _, err := w.Create(ctx, "Namespace", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}, Status: corev1.NodeStatus{Conditions: agentConditions(t0, corev1.ConditionTrue)}}
+		if _, err := w.Create(ctx, "Node", node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.Default()
+	}
+	infs := reconcile.NewInformers(store, reg, log)
+	h.nodes = infs.For("Node")
+	h.c = New(Config{
+		Nodes: h.nodes, Pods: infs.For("Pod"), Writer: w,
+		PodDeleter: StorePodDeleter{Store: store, Registry: reg},
+		Recorder:   h.rec, Clock: clk, Logger: log, MonitorPeriod: time.Second,
+	})
+	h.c.synced = func(node string, now time.Time) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.lastSync[node] = now
+	}
+	done := make(chan error, 1)
+	go func() { done <- reconcile.RunAll(ctx, log, infs, h.c) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("RunAll: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("the controller did not stop")
+		}
+	})
+	h.settle(nodes...)
+	return h
+}
+
+// agentConditions are the conditions an agent posts at a heartbeat.
+func agentConditions(at time.Time, ready corev1.ConditionStatus) []corev1.NodeCondition {
+	now := metav1.NewTime(at)
+	return []corev1.NodeCondition{
+		{Type: corev1.NodeReady, Status: ready, Reason: "AgentReady", LastHeartbeatTime: now, LastTransitionTime: now},
+		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", LastHeartbeatTime: now, LastTransitionTime: now},
+	}
+}
+
+func (h *harness) res(kind string) *resources.Resource {
+	res, _ := reg.ByKind(kind)
+	return res
+}
+
+func (h *harness) node(name string) *corev1.Node {
+	h.t.Helper()
+	rec, err := h.store.Get(h.ctx, h.res("Node"), "", name, true)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rec.Object().(*corev1.Node)
+}
+
+func readyOf(n *corev1.Node) corev1.NodeCondition {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c
+		}
+	}
+	return corev1.NodeCondition{}
+}
+
+// taints returns the node's taints as "key:Effect".
+func (h *harness) taints(name string) []string {
+	var out []string
+	for _, t := range h.node(name).Spec.Taints {
+		out = append(out, t.Key+":"+string(t.Effect))
+	}
+	return out
+}
+
+// post writes the node's status as its agent does, at the current time,
+// and waits until the controller's cache holds it.
+func (h *harness) post(name string, ready corev1.ConditionStatus) {
+	h.t.Helper()
+	var rv string
+	for {
+		n := h.node(name).DeepCopy()
+		n.Status.Conditions = agentConditions(h.clk.Now(), ready)
+		obj, err := h.w.UpdateStatus(h.ctx, "Node", n)
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rv = obj.GetResourceVersion()
+		break
+	}
+	want, _ := strconv.ParseUint(rv, 10, 64)
+	eventually(h.t, "the heartbeat in the cache", func() bool {
+		obj, ok := h.nodes.Get("", name)
+		if !ok {
+			return false
+		}
+		have, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+		return have >= want
+	})
+}
+
+// step moves the clock by d; the healthy nodes post a heartbeat at the new
+// time first. It returns once every node was synced at the new time.
+func (h *harness) step(d time.Duration, healthy ...string) {
+	h.t.Helper()
+	at := h.clk.Now().Add(d)
+	for _, n := range healthy {
+		h.postAt(n, at)
+	}
+	h.clk.Step(d)
+	var names []string
+	for _, n := range h.nodes.List() {
+		names = append(names, n.GetName())
+	}
+	h.settle(names...)
+}
+
+// postAt is post with a heartbeat at the given time.
+func (h *harness) postAt(name string, at time.Time) {
+	h.t.Helper()
+	for {
+		n := h.node(name).DeepCopy()
+		n.Status.Conditions = agentConditions(at, corev1.ConditionTrue)
+		obj, err := h.w.UpdateStatus(h.ctx, "Node", n)
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		want, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+		eventually(h.t, "the heartbeat in the cache", func() bool {
+			obj, ok := h.nodes.Get("", name)
+			have, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+			return ok && have >= want
+		})
+		return
+	}
+}
+
+// settle waits until each node was synced at the current time.
+func (h *harness) settle(nodes ...string) {
+	h.t.Helper()
+	now := h.clk.Now()
+	eventually(h.t, fmt.Sprintf("nodes %v synced at %s", nodes, now.Sub(t0)), func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, n := range nodes {
+			if !h.lastSync[n].Equal(now) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// at moves the clock to t0+d by steps of at most 5 s (so that healthy
+// nodes beat within their grace), the healthy nodes posting heartbeats.
+func (h *harness) at(d time.Duration, healthy ...string) {
+	h.t.Helper()
+	for {
+		left := t0.Add(d).Sub(h.clk.Now())
+		if left <= 0 {
+			return
+		}
+		h.step(min(left, 5*time.Second), healthy...)
+	}
+}
+
+func (h *harness) putPod(name, node string, tolerations ...corev1.Toleration) {
+	h.t.Helper()
+	grace := int64(5)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: k8stypes.UID("uid-" + name),
+			CreationTimestamp: metav1.NewTime(h.clk.Now())},
+		Spec: corev1.PodSpec{NodeName: node, TerminationGracePeriodSeconds: &grace, Tolerations: tolerations,
+			Containers: []corev1.Container{{Name: "c", Image: "echo"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+	h.res("Pod").Default(pod)
+	if _, err := h.store.Create(h.ctx, h.res("Pod"), pod); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// pod returns the stored pod, nil when there is none.
+func (h *harness) pod(name string) *corev1.Pod {
+	h.t.Helper()
+	rec, err := h.store.Get(h.ctx, h.res("Pod"), "default", name, true)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rec.Object().(*corev1.Pod)
+}
+
+// state is "running", "terminating" or "gone".
+func (h *harness) state(name string) string {
+	p := h.pod(name)
+	switch {
+	case p == nil:
+		return "gone"
+	case p.DeletionTimestamp != nil:
+		return "terminating"
+	}
+	return "running"
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
