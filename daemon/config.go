@@ -37,6 +37,14 @@ type ServerConfig struct {
 	Agent AgentConfig
 	// ClusterCIDR is where nodes' pod CIDRs (/24 each) come from.
 	ClusterCIDR string
+	// NodeMonitorGrace: a node whose agent has not posted its status for
+	// longer is marked Ready=Unknown and tainted unreachable; zero means
+	// 20 s.
+	NodeMonitorGrace time.Duration
+	// PodEvictionTimeout: the pods of a node unhealthy for longer are
+	// deleted, so that their controllers replace them elsewhere; zero
+	// means 30 s.
+	PodEvictionTimeout time.Duration
 	// Timing are the Raft timeouts; zero means the defaults.
 	Timing raftfsm.Timing
 	// CertLifetime is how long certificates issued by this master live;

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/skiffhq/skiff/reconcile"
+	"github.com/skiffhq/skiff/reconcile/gc"
+	"github.com/skiffhq/skiff/reconcile/nodelifecycle"
 	"github.com/skiffhq/skiff/reconcile/replicaset"
 )
 
@@ -18,9 +20,16 @@ func (m *masterProc) runControllers(ctx context.Context) {
 	// Every controller asks its informers for what it needs before they run.
 	rs := replicaset.New(replicaset.Config{ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"),
 		Writer: w, Recorder: rec, Logger: log})
+	collector := gc.New(gc.Config{Informers: gc.Watch(infs), Reader: m.store, Registry: m.reg, Writer: w, Logger: log})
+	nodeRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: nodelifecycle.Name, Instance: m.id, Logger: log})
+	nodes := nodelifecycle.New(nodelifecycle.Config{Nodes: infs.For("Node"), Pods: infs.For("Pod"), Writer: w,
+		PodDeleter: nodelifecycle.StorePodDeleter{Store: m.store, Registry: m.reg}, Recorder: nodeRec,
+		MonitorGrace: m.cfg.NodeMonitorGrace, PodEvictionTimeout: m.cfg.PodEvictionTimeout, Logger: log})
 	if err := reconcile.RunAll(ctx, log,
 		reconcile.Name("informers", infs),
 		reconcile.Name(replicaset.Name, rs),
+		reconcile.Name(gc.Name, collector),
+		reconcile.Name(nodelifecycle.Name, nodes),
 	); err != nil && ctx.Err() == nil {
 		log.Warn("controllers stopped", "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/skiffhq/skiff/daemon"
 	"github.com/spf13/cobra"
@@ -55,6 +56,8 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.Restore, "restore", "", "start a new one-master cluster from a snapshot saved with `skiff snapshot save`")
 	f.BoolVar(&cfg.NoAgent, "no-agent", false, "do not run the node agent in this process")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod addresses; each node gets a /24 of it")
+	f.DurationVar(&cfg.NodeMonitorGrace, "node-monitor-grace", 20*time.Second, "a node silent for longer is marked Ready=Unknown and tainted unreachable")
+	f.DurationVar(&cfg.PodEvictionTimeout, "pod-eviction-timeout", 30*time.Second, "the pods of a node unreachable or not ready for longer are deleted and replaced elsewhere")
 	addNodeFlags(f, &cfg.Agent, &labels, &taints)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.DurationVar(&cfg.CertLifetime, "cert-lifetime", 0, "lifetime of the certificates this master issues (default 90 days; renewed at 2/3)")

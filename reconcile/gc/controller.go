@@ -24,6 +24,19 @@ const DefaultWorkers = 2
 // create with ownerReferences (Deployment → ReplicaSet → Pod).
 var DefaultKinds = []string{"Deployment", "ReplicaSet", "Pod"}
 
+// Watch returns the informers of kinds (DefaultKinds when none), for
+// Config.Informers.
+func Watch(infs *reconcile.Informers, kinds ...string) []*reconcile.Informer {
+	if len(kinds) == 0 {
+		kinds = DefaultKinds
+	}
+	out := make([]*reconcile.Informer, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, infs.For(k))
+	}
+	return out
+}
+
 // Config configures the collector.
 type Config struct {
 	// Informers are the kinds watched, each both as dependents (objects

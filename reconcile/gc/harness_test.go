@@ -60,11 +60,7 @@ func newHarness(t *testing.T) *harness {
 		log = slog.Default()
 	}
 	infs := reconcile.NewInformers(store, reg, log)
-	var watched []*reconcile.Informer
-	for _, k := range DefaultKinds {
-		watched = append(watched, infs.For(k))
-	}
-	h.c = New(Config{Informers: watched, Reader: store, Registry: reg, Writer: w, Clock: clk, Logger: log})
+	h.c = New(Config{Informers: Watch(infs), Reader: store, Registry: reg, Writer: w, Clock: clk, Logger: log})
 	done := make(chan error, 1)
 	go func() { done <- reconcile.RunAll(ctx, log, infs, h.c) }()
 	t.Cleanup(func() {

@@ -129,13 +129,19 @@ type Controller struct {
 	// whose lastTransitionTime is kept in the node).
 	unhealthySince map[string]time.Time
 	paused         bool
+	// probes: the last heartbeat seen of each node, and when this
+	// controller saw it change. Staleness is measured on the leader's clock
+	// from that change, not from the agent's timestamp: agents' clocks may
+	// be off, and a new leader gives every node a full grace first.
+	probes map[string]probe
 	// marked are the pods this controller marked for deletion that its
 	// cache may not show so yet: two syncs of a node in a row do not evict
 	// (and report) a pod twice.
 	marked map[types.UID]bool
 
-	// synced, when set (tests), is told of every node sync that succeeded.
-	synced func(node string, now time.Time)
+	// synced, when set (tests), is told of every node sync that succeeded
+	// and the resourceVersion of the node it read.
+	synced func(node, resourceVersion string, now time.Time)
 }
 
 // monitorKey is the queue key of the periodic check; no node is named so.
@@ -167,7 +173,7 @@ func New(cfg Config) *Controller {
 	}
 	cfg.Queue.Clock = cfg.Clock
 	c := &Controller{cfg: cfg, log: cfg.Logger.With("controller", "nodelifecycle"), unhealthySince: map[string]time.Time{},
-		marked: map[types.UID]bool{}}
+		marked: map[types.UID]bool{}, probes: map[string]probe{}}
 	c.ctrl = reconcile.NewController(reconcile.ControllerConfig{
 		Name: "nodelifecycle", Sync: c.sync, Workers: cfg.Workers,
 		WaitFor: []*reconcile.Informer{cfg.Nodes, cfg.Pods},

@@ -62,8 +62,14 @@ type harness struct {
 	nodes *reconcile.Informer
 
 	mu sync.Mutex
-	// lastSync is the clock time of each node's last successful sync.
-	lastSync map[string]time.Time
+	// lastSync is each node's last successful sync.
+	lastSync map[string]seen
+}
+
+// seen is a node sync: the clock then, and the node's resourceVersion read.
+type seen struct {
+	now time.Time
+	rv  uint64
 }
 
 // newHarness starts the controller over an in-memory store with the
@@ -75,7 +81,7 @@ func newHarness(t *testing.T, nodes ...string) *harness {
 	clk := clocktesting.NewFakeClock(t0)
 	w := reconcile.NewStoreWriter(reconcile.StoreWriterConfig{Store: store, Registry: reg, Clock: clk})
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, ctx: ctx, store: store, clk: clk, w: w, rec: &fakeRecorder{}, lastSync: map[string]time.Time{}}
+	h := &harness{t: t, ctx: ctx, store: store, clk: clk, w: w, rec: &fakeRecorder{}, lastSync: map[string]seen{}}
 	if _, err := w.Create(ctx, "Namespace", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -96,10 +102,11 @@ func newHarness(t *testing.T, nodes ...string) *harness {
 		PodDeleter: StorePodDeleter{Store: store, Registry: reg},
 		Recorder:   h.rec, Clock: clk, Logger: log, MonitorPeriod: time.Second,
 	})
-	h.c.synced = func(node string, now time.Time) {
+	h.c.synced = func(node, rv string, now time.Time) {
+		v, _ := strconv.ParseUint(rv, 10, 64)
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.lastSync[node] = now
+		h.lastSync[node] = seen{now: now, rv: v}
 	}
 	done := make(chan error, 1)
 	go func() { done <- reconcile.RunAll(ctx, log, infs, h.c) }()
@@ -160,10 +167,9 @@ func (h *harness) taints(name string) []string {
 }
 
 // post writes the node's status as its agent does, at the current time,
-// and waits until the controller's cache holds it.
+// and waits until the controller has synced the node since.
 func (h *harness) post(name string, ready corev1.ConditionStatus) {
 	h.t.Helper()
-	var rv string
 	for {
 		n := h.node(name).DeepCopy()
 		n.Status.Conditions = agentConditions(h.clk.Now(), ready)
@@ -174,57 +180,31 @@ func (h *harness) post(name string, ready corev1.ConditionStatus) {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		rv = obj.GetResourceVersion()
-		break
+		want, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+		now := h.clk.Now()
+		eventually(h.t, "the heartbeat seen", func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			s := h.lastSync[name]
+			return s.rv >= want && s.now.Equal(now)
+		})
+		return
 	}
-	want, _ := strconv.ParseUint(rv, 10, 64)
-	eventually(h.t, "the heartbeat in the cache", func() bool {
-		obj, ok := h.nodes.Get("", name)
-		if !ok {
-			return false
-		}
-		have, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
-		return have >= want
-	})
 }
 
-// step moves the clock by d; the healthy nodes post a heartbeat at the new
-// time first. It returns once every node was synced at the new time.
+// step moves the clock by d, then the healthy nodes post their status. It
+// returns once every node was synced at the new time.
 func (h *harness) step(d time.Duration, healthy ...string) {
 	h.t.Helper()
-	at := h.clk.Now().Add(d)
-	for _, n := range healthy {
-		h.postAt(n, at)
-	}
 	h.clk.Step(d)
+	for _, n := range healthy {
+		h.post(n, corev1.ConditionTrue)
+	}
 	var names []string
 	for _, n := range h.nodes.List() {
 		names = append(names, n.GetName())
 	}
 	h.settle(names...)
-}
-
-// postAt is post with a heartbeat at the given time.
-func (h *harness) postAt(name string, at time.Time) {
-	h.t.Helper()
-	for {
-		n := h.node(name).DeepCopy()
-		n.Status.Conditions = agentConditions(at, corev1.ConditionTrue)
-		obj, err := h.w.UpdateStatus(h.ctx, "Node", n)
-		if apierrors.IsConflict(err) {
-			continue
-		}
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		want, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
-		eventually(h.t, "the heartbeat in the cache", func() bool {
-			obj, ok := h.nodes.Get("", name)
-			have, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
-			return ok && have >= want
-		})
-		return
-	}
 }
 
 // settle waits until each node was synced at the current time.
@@ -235,7 +215,7 @@ func (h *harness) settle(nodes ...string) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		for _, n := range nodes {
-			if !h.lastSync[n].Equal(now) {
+			if !h.lastSync[n].now.Equal(now) {
 				return false
 			}
 		}

@@ -20,9 +20,26 @@ type health struct {
 	// heartbeat is the Ready condition's lastHeartbeatTime (the node's
 	// creation when it has none).
 	heartbeat time.Time
-	// stale: the heartbeat is too old and the node does not say Unknown
-	// yet: the controller writes it.
+	// stale: the heartbeat has not changed for longer than the grace and
+	// the node does not say Unknown yet: the controller writes it.
 	stale bool
+}
+
+// probe is the last heartbeat seen of a node and when it was seen.
+type probe struct {
+	heartbeat, seen time.Time
+}
+
+// observe returns when the node's current heartbeat was first seen.
+func (c *Controller) observe(name string, heartbeat, now time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.probes[name]
+	if !ok || !p.heartbeat.Equal(heartbeat) {
+		p = probe{heartbeat: heartbeat, seen: now}
+		c.probes[name] = p
+	}
+	return p.seen
 }
 
 func (h health) unhealthy() bool {
@@ -40,7 +57,7 @@ func (c *Controller) healthOf(node *corev1.Node, now time.Time) health {
 			break
 		}
 	}
-	expired := now.Sub(h.heartbeat) > c.cfg.MonitorGrace
+	expired := now.Sub(c.observe(node.Name, h.heartbeat, now)) > c.cfg.MonitorGrace
 	switch {
 	case h.cond != nil && h.cond.Status == corev1.ConditionUnknown:
 		h.ready = corev1.ConditionUnknown
@@ -61,20 +78,23 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	now := c.cfg.Clock.Now()
-	err := c.syncNode(ctx, key, now)
+	obj, ok := c.cfg.Nodes.Get("", key)
+	if !ok {
+		c.forget(key)
+		c.mu.Lock()
+		delete(c.probes, key)
+		c.mu.Unlock()
+		return nil
+	}
+	err := c.syncNode(ctx, obj.(*corev1.Node), now)
 	if err == nil && c.synced != nil {
-		c.synced(key, now)
+		c.synced(key, obj.GetResourceVersion(), now)
 	}
 	return err
 }
 
-func (c *Controller) syncNode(ctx context.Context, key string, now time.Time) error {
-	obj, ok := c.cfg.Nodes.Get("", key)
-	if !ok {
-		c.forget(key)
-		return nil
-	}
-	node := obj.(*corev1.Node)
+func (c *Controller) syncNode(ctx context.Context, node *corev1.Node, now time.Time) error {
+	key := node.Name
 	h := c.healthOf(node, now)
 	if h.stale {
 		var err error

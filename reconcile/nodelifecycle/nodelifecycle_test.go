@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -175,5 +176,41 @@ func TestPartitionPausesEvictions(t *testing.T) {
 	}
 	if h.rec.count(EventEvictionsResumed) != 1 {
 		t.Errorf("events %v", h.rec.events)
+	}
+}
+
+// Staleness is measured on the controller's clock from when a heartbeat
+// changed: an agent whose clock is an hour behind stays ready, and a node
+// found with an old heartbeat (a new leader, a cluster restart) gets a
+// full grace first.
+func TestHeartbeatAgeIsMeasuredOnTheLeadersClock(t *testing.T) {
+	h := newHarness(t, "n1")
+	old := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "behind"},
+		Status: corev1.NodeStatus{Conditions: agentConditions(t0.Add(-time.Hour), corev1.ConditionTrue)}}
+	if _, err := h.w.Create(h.ctx, "Node", old); err != nil {
+		t.Fatal(err)
+	}
+	h.settle("behind")
+	h.at(20*time.Second, "n1")
+	if r := readyOf(h.node("behind")); r.Status != corev1.ConditionTrue {
+		t.Fatalf("at 20 s: Ready %s", r.Status)
+	}
+	// Its agent beats, an hour behind.
+	for range 4 {
+		h.step(5*time.Second, "n1")
+		n := h.node("behind").DeepCopy()
+		n.Status.Conditions = agentConditions(h.clk.Now().Add(-time.Hour), corev1.ConditionTrue)
+		if _, err := h.w.UpdateStatus(h.ctx, "Node", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.step(5*time.Second, "n1")
+	if r := readyOf(h.node("behind")); r.Status != corev1.ConditionTrue || len(h.taints("behind")) != 0 {
+		t.Fatalf("an agent with a slow clock: Ready %s, taints %v", r.Status, h.taints("behind"))
+	}
+	// It stops: Unknown a grace after its last beat was seen.
+	h.at(80*time.Second, "n1")
+	if r := readyOf(h.node("behind")); r.Status != corev1.ConditionUnknown {
+		t.Fatalf("silent: Ready %s", r.Status)
 	}
 }
