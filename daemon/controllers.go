@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/skiffhq/skiff/reconcile"
+	"github.com/skiffhq/skiff/reconcile/deployment"
 	"github.com/skiffhq/skiff/reconcile/gc"
 	"github.com/skiffhq/skiff/reconcile/nodelifecycle"
 	"github.com/skiffhq/skiff/reconcile/replicaset"
@@ -20,6 +21,9 @@ func (m *masterProc) runControllers(ctx context.Context) {
 	// Every controller asks its informers for what it needs before they run.
 	rs := replicaset.New(replicaset.Config{ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"),
 		Writer: w, Recorder: rec, Logger: log})
+	deployRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: deployment.Name, Instance: m.id, Logger: log})
+	deploy := deployment.New(deployment.Config{Deployments: infs.For("Deployment"), ReplicaSets: infs.For("ReplicaSet"),
+		Pods: infs.For("Pod"), Writer: w, Recorder: deployRec, Logger: log})
 	collector := gc.New(gc.Config{Informers: gc.Watch(infs), Reader: m.store, Registry: m.reg, Writer: w, Logger: log})
 	nodeRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: nodelifecycle.Name, Instance: m.id, Logger: log})
 	nodes := nodelifecycle.New(nodelifecycle.Config{Nodes: infs.For("Node"), Pods: infs.For("Pod"), Writer: w,
@@ -30,6 +34,7 @@ func (m *masterProc) runControllers(ctx context.Context) {
 		reconcile.Name(replicaset.Name, rs),
 		reconcile.Name(gc.Name, collector),
 		reconcile.Name(nodelifecycle.Name, nodes),
+		reconcile.Name(deployment.Name, deploy),
 	); err != nil && ctx.Err() == nil {
 		log.Warn("controllers stopped", "err", err)
 	}

@@ -14,7 +14,11 @@ func appsResources() []*Resource {
 		New:      func() apis.Object { return &appsv1.Deployment{} },
 		Default:  defaults.Deployment,
 		Validate: validation.Deployment,
-		Acted:    metadataActed,
+		Acted: append(append(append([]string{}, metadataActed...),
+			"spec.replicas", "spec.selector", "spec.strategy", "spec.minReadySeconds",
+			"spec.progressDeadlineSeconds", "spec.revisionHistoryLimit", "spec.paused",
+			"spec.template.metadata.labels", "spec.template.metadata.annotations", "spec.template.metadata.name",
+			"spec.template.metadata.namespace"), podSpecActed("spec.template.spec")...),
 	}, {
 		Group: "apps", Version: "v1", Kind: "ReplicaSet", Plural: "replicasets", Singular: "replicaset", ShortNames: []string{"rs"},
 		Namespaced: true, HasStatus: true,
