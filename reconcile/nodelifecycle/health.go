@@ -13,8 +13,9 @@ import (
 // health is what the controller makes of a node's Ready condition.
 type health struct {
 	// ready is the node's readiness: the Ready condition's status, or
-	// Unknown when its heartbeat is older than the grace; "" for a node
-	// that has posted no Ready condition yet and is still within its grace.
+	// Unknown when its heartbeat has not changed for longer than the
+	// grace; "" for a node that has posted no Ready condition yet and is
+	// still within its grace.
 	ready corev1.ConditionStatus
 	cond  *corev1.NodeCondition // the Ready condition; nil if none
 	// heartbeat is the Ready condition's lastHeartbeatTime (the node's
