@@ -170,9 +170,15 @@ func (h *harness) taints(name string) []string {
 // and waits until the controller has synced the node since.
 func (h *harness) post(name string, ready corev1.ConditionStatus) {
 	h.t.Helper()
+	h.postSkewed(name, ready, 0)
+}
+
+// postSkewed is post from an agent whose clock is off by skew.
+func (h *harness) postSkewed(name string, ready corev1.ConditionStatus, skew time.Duration) {
+	h.t.Helper()
 	for {
 		n := h.node(name).DeepCopy()
-		n.Status.Conditions = agentConditions(h.clk.Now(), ready)
+		n.Status.Conditions = agentConditions(h.clk.Now().Add(skew), ready)
 		obj, err := h.w.UpdateStatus(h.ctx, "Node", n)
 		if apierrors.IsConflict(err) {
 			continue
