@@ -237,6 +237,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	t.Cleanup(func() {
 		// Pods first (and what makes pods), so the agent releases their
 		// network and files.
+		cli(t, admin, "", "delete", "deployments", "--all")
 		cli(t, admin, "", "delete", "replicasets", "--all")
 		cli(t, admin, "", "delete", "pods", "--all")
 		deadline := time.Now().Add(20 * time.Second)
@@ -691,8 +692,87 @@ spec:
 		}
 		mustCLI(t, admin, rs(1), "apply", "-f", "-")
 		waitFor(t, "scaled to 1", 60*time.Second, running(1))
+		// The garbage collector removes the pods with their ReplicaSet.
 		mustCLI(t, admin, "", "delete", "rs", "web")
-		mustCLI(t, admin, "", "delete", "pods", "-l", "app=web", "--grace-period", "1")
+		waitFor(t, "the ReplicaSet's pods collected", 60*time.Second, func() error {
+			out, _, _ := cli(t, admin, "", "get", "pods", "-l", "app=web", "-o", "name")
+			if strings.TrimSpace(out) != "" {
+				return errors.New(out)
+			}
+			return nil
+		})
+	})
+
+	t.Run("a Deployment rolls out, rolls back, and goes with its pods", func(t *testing.T) {
+		manifest := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: site}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: site}}
+  strategy: {rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  template:
+    metadata: {labels: {app: site}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers: [{name: site, image: skiff.local/echo:1, readinessProbe: {httpGet: {path: /readyz, port: 8080}, periodSeconds: 1}}]
+`
+		if out := mustCLI(t, admin, manifest, "apply", "-f", "-"); strings.Contains(out, "does not act") {
+			t.Fatalf("Deployment fields warn:\n%s", out)
+		}
+		status := func() string {
+			cmd := exec.Command(skiffBin, "rollout", "status", "deployment/site", "--timeout", "90s")
+			cmd.Env = append(os.Environ(), "SKIFF_CONFIG="+admin)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("rollout status: %v\n%s", err, out)
+			}
+			return string(out)
+		}
+		if out := status(); !strings.Contains(out, "successfully rolled out") {
+			t.Fatalf("rollout status:\n%s", out)
+		}
+		mustCLI(t, admin, "", "set", "image", "deployment/site", "site=skiff.local/echo:2")
+		if out := status(); !strings.Contains(out, "successfully rolled out") {
+			t.Fatalf("rollout status after set image:\n%s", out)
+		}
+		images := func() string {
+			out := mustCLI(t, admin, "", "get", "pods", "-l", "app=site", "-o", "json")
+			var list corev1.PodList
+			if err := json.Unmarshal([]byte(out), &list); err != nil {
+				t.Fatal(err)
+			}
+			var imgs []string
+			for _, p := range list.Items {
+				if p.DeletionTimestamp == nil {
+					imgs = append(imgs, p.Spec.Containers[0].Image)
+				}
+			}
+			return strings.Join(imgs, ",")
+		}
+		if got := images(); got != "skiff.local/echo:2,skiff.local/echo:2" {
+			t.Fatalf("pods after the rollout run %q", got)
+		}
+		if out := mustCLI(t, admin, "", "rollout", "history", "deployment/site"); !strings.Contains(out, "echo:1") || !strings.Contains(out, "echo:2") {
+			t.Fatalf("rollout history:\n%s", out)
+		}
+		mustCLI(t, admin, "", "rollout", "undo", "deployment/site")
+		status()
+		waitFor(t, "back on echo:1", 60*time.Second, func() error {
+			if got := images(); got != "skiff.local/echo:1,skiff.local/echo:1" {
+				return errors.New(got)
+			}
+			return nil
+		})
+		mustCLI(t, admin, "", "delete", "deployment", "site")
+		waitFor(t, "ReplicaSets and pods collected", 60*time.Second, func() error {
+			rs, _, _ := cli(t, admin, "", "get", "rs", "-o", "name")
+			pods, _, _ := cli(t, admin, "", "get", "pods", "-l", "app=site", "-o", "name")
+			if strings.TrimSpace(rs+pods) != "" {
+				return errors.New(rs + pods)
+			}
+			return nil
+		})
 	})
 
 	t.Run("ca rotate re-issues the node's certificate", func(t *testing.T) {

@@ -253,4 +253,3 @@ func ownedReplicaSets(ctx context.Context, c *client.Client, d *appsv1.Deploymen
 	sort.Slice(out, func(i, j int) bool { return rev(out[i]) < rev(out[j]) })
 	return out, nil
 }
-

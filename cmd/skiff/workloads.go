@@ -46,4 +46,3 @@ func patchSpec(ctx context.Context, c *client.Client, res *resources.Resource, n
 	}
 	return c.Patch(ctx, res, ns, name, mergePatch, raw, false)
 }
-
