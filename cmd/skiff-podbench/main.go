@@ -140,6 +140,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 		exec.Command("ip", "link", "del", bridge).Run()
 		os.RemoveAll(filepath.Join("/run/skiff/netns", node))
+		removeCgroups("skiff-" + node)
 		if cfg.keep {
 			progress("kept %s", root)
 		} else {
@@ -233,6 +234,16 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 		results = append(results, r)
+	}
+	// The warm-up pod goes too, before the agent stops: nothing may stay.
+	if _, err := c.Delete(ctx, podsRes, "default", "warmup", nil); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 60*time.Second, func() bool {
+		l, err := c.List(ctx, podsRes, client.ListOptions{Namespace: "default"})
+		return err == nil && len(l.Items) == 0
+	}); err != nil {
+		return fmt.Errorf("the warm-up pod is not gone: %w", err)
 	}
 
 	fmt.Printf("\nskiff agent, real containers: %d pods on one node per round, image present, no probes (%d CPUs)\n\n", cfg.pods, runtimeCPUs())
@@ -446,4 +457,21 @@ func waitFor(ctx context.Context, limit time.Duration, cond func() bool) error {
 		}
 	}
 	return nil
+}
+
+// removeCgroups removes the empty cgroups containerd made for a namespace.
+func removeCgroups(namespace string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", namespace))
+	for _, d := range dirs {
+		var all []string
+		filepath.Walk(d, func(p string, info os.FileInfo, err error) error {
+			if err == nil && info.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			_ = syscall.Rmdir(all[i])
+		}
+	}
 }

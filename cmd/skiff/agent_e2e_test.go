@@ -251,6 +251,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		a.signal(syscall.SIGTERM)
 		exec.Command("ip", "link", "del", a.bridge).Run()
 		os.RemoveAll(filepath.Join("/run/skiff/netns", a.node))
+		removeCgroups(t, "skiff-"+a.node)
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.logs())
 			t.Logf("master log:\n%s", m.logs())
@@ -878,4 +879,32 @@ func startRegistryWith(t *testing.T, realm string) string {
 		return err
 	})
 	return addr
+}
+
+// removeCgroups removes the (empty) cgroups containerd made for a
+// namespace; it leaves them when the containers are gone.
+func removeCgroups(t *testing.T, namespace string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", namespace))
+	if d := filepath.Join("/sys/fs/cgroup", namespace); fileExists(d) {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		var all []string
+		filepath.Walk(d, func(p string, info os.FileInfo, err error) error {
+			if err == nil && info.IsDir() {
+				all = append(all, p)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			if err := syscall.Rmdir(all[i]); err != nil {
+				t.Logf("cgroup %s left: %v", all[i], err)
+			}
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
