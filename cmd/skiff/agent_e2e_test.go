@@ -249,9 +249,7 @@ func TestAgentEndToEnd(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 		a.signal(syscall.SIGTERM)
-		exec.Command("ip", "link", "del", a.bridge).Run()
-		os.RemoveAll(filepath.Join("/run/skiff/netns", a.node))
-		removeCgroups(t, "skiff-"+a.node)
+		removeAgentLeftovers(t, a, filepath.Join(a.dir, "containerd", "containerd.sock"))
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.logs())
 			t.Logf("master log:\n%s", m.logs())
@@ -907,4 +905,45 @@ func removeCgroups(t *testing.T, namespace string) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// removeAgentLeftovers makes sure nothing of a test's agent stays on the
+// host: containers still running in its containerd namespace (reported:
+// there should be none), its containerd when still running, the pod
+// network namespaces, its bridge and its cgroups.
+func removeAgentLeftovers(t *testing.T, a *agentProc, sock string) {
+	ns := "skiff-" + a.node
+	if fileExists(sock) {
+		out, _ := exec.Command("ctr", "-a", sock, "-n", ns, "tasks", "ls", "-q").Output()
+		if left := strings.Fields(string(out)); len(left) > 0 {
+			t.Logf("containers left in %s after the test: %v (removing them)", ns, left)
+			for _, id := range left {
+				exec.Command("ctr", "-a", sock, "-n", ns, "tasks", "kill", "-s", "KILL", id).Run()
+			}
+			time.Sleep(500 * time.Millisecond)
+			for _, id := range left {
+				exec.Command("ctr", "-a", sock, "-n", ns, "tasks", "rm", "-f", id).Run()
+			}
+		}
+	}
+	if pid, err := os.ReadFile(filepath.Join(a.dir, "containerd", "containerd.pid")); err == nil {
+		if p, err := strconvAtoi(strings.TrimSpace(string(pid))); err == nil && syscall.Kill(p, 0) == nil {
+			syscall.Kill(p, syscall.SIGTERM)
+			time.Sleep(time.Second)
+		}
+	}
+	matches, _ := filepath.Glob(filepath.Join("/run/skiff/netns", a.node, "*"))
+	for _, f := range matches {
+		syscall.Unmount(f, syscall.MNT_DETACH)
+		os.Remove(f)
+	}
+	os.Remove(filepath.Join("/run/skiff/netns", a.node))
+	exec.Command("ip", "link", "del", a.bridge).Run()
+	removeCgroups(t, ns)
+}
+
+func strconvAtoi(s string) (int, error) {
+	var n int
+	_, err := fmt.Sscanf(s, "%d", &n)
+	return n, err
 }

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// TestNodeFailure runs two agents (the second sharing the first's
+// containerd, distinct node names) under one master, spreads a Deployment
+// over both, then kills one agent and its containers: its pods come back on
+// the other node.
+func TestNodeFailure(t *testing.T) {
+	image := requireAgentPrereqs(t)
+	m := newMaster(t)
+	m.start("--init", "--cluster-cidr", "10.48.0.0/16", "--node-monitor-grace", "4s", "--pod-eviction-timeout", "4s")
+	admin := filepath.Join(m.dir, "admin.conf")
+	token := strings.TrimSpace(readFile(t, filepath.Join(m.dir, "worker-token")))
+	raw, err := os.ReadFile(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := randHex(3)
+	newAgent := func(name string, extra ...string) *agentProc {
+		a := &agentProc{t: t, dir: t.TempDir(), addr: freeAddr(t), node: name + "-" + suffix, bridge: "skt" + name + suffix,
+			args: append([]string{"--join", m.api, "--token", token}, extra...)}
+		if err := os.MkdirAll(filepath.Join(a.dir, "images"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(a.dir, "images", "echo.tar"), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		a.start()
+		return a
+	}
+	a := newAgent("nfa")
+	waitFor(t, "first agent ready", 30*time.Second, func() error {
+		if !strings.Contains(a.logs(), "ready (pod CIDR") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	sock := filepath.Join(a.dir, "containerd", "containerd.sock")
+	b := newAgent("nfb", "--containerd-address", sock)
+	t.Cleanup(func() {
+		cli(t, admin, "", "delete", "deployments", "--all")
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			out, _, _ := cli(t, admin, "", "get", "pods", "-o", "name")
+			if strings.TrimSpace(out) == "" {
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		b.signal(syscall.SIGTERM)
+		// Node a's containers were killed with it; its containerd still runs.
+		removeAgentLeftovers(t, b, sock)
+		removeAgentLeftovers(t, a, sock)
+		if t.Failed() {
+			t.Logf("agent a:\n%s\nagent b:\n%s\nmaster:\n%s", a.logs(), b.logs(), m.logs())
+		}
+	})
+	waitFor(t, "both nodes Ready", 30*time.Second, func() error {
+		out, _, _ := cli(t, admin, "", "get", "nodes")
+		if strings.Count(out, " Ready ") != 2 {
+			return errors.New(out)
+		}
+		return nil
+	})
+	waitFor(t, "images imported on both", 30*time.Second, func() error {
+		if !strings.Contains(b.logs(), "image imported") || !strings.Contains(a.logs(), "image imported") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	mustCLI(t, admin, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spread}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: spread}}
+  template:
+    metadata: {labels: {app: spread}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: c, image: skiff.local/echo:1}]
+`, "apply", "-f", "-")
+	perNode := func() (map[string]int, error) {
+		out, _, ok := cli(t, admin, "", "get", "pods", "-l", "app=spread", "-o", "json")
+		if !ok {
+			return nil, errors.New(out)
+		}
+		var list corev1.PodList
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			return nil, err
+		}
+		n := map[string]int{}
+		for _, p := range list.Items {
+			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+				n[p.Spec.NodeName]++
+			}
+		}
+		return n, nil
+	}
+	waitFor(t, "4 pods spread over both nodes", 60*time.Second, func() error {
+		n, err := perNode()
+		if err != nil {
+			return err
+		}
+		if n[a.node] != 2 || n[b.node] != 2 {
+			return fmt.Errorf("running per node: %v", n)
+		}
+		return nil
+	})
+	// Node a dies: its agent and its containers.
+	a.signal(syscall.SIGKILL)
+	exec.Command("sh", "-c", fmt.Sprintf("ctr -a %s -n skiff-%s tasks ls -q | xargs -r -n1 ctr -a %s -n skiff-%s tasks kill -s KILL", sock, a.node, sock, a.node)).Run()
+	start := time.Now()
+	waitFor(t, "the 4 pods running on the surviving node", 60*time.Second, func() error {
+		n, err := perNode()
+		if err != nil {
+			return err
+		}
+		if n[b.node] != 4 {
+			return fmt.Errorf("running per node: %v", n)
+		}
+		return nil
+	})
+	t.Logf("pods back on %s %.1fs after %s died", b.node, time.Since(start).Seconds(), a.node)
+	if out := mustCLI(t, admin, "", "get", "nodes", a.node); !strings.Contains(out, "Unknown") && !strings.Contains(out, "NotReady") {
+		t.Fatalf("the dead node is not marked:\n%s", out)
+	}
+}
