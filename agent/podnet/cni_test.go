@@ -1,6 +1,6 @@
 package podnet
 
-// Real tests: root, Debian's CNI plugins, a bridge of their own (sktestXXXX)
+// Real tests: root, Debian's CNI plugins, a bridge of their own (sktest<4 hex digits>)
 // over 10.42.254.0/24. Traffic goes only to addresses inside namespaces the
 // tests create, to the test bridge's gateway and to loopback.
 

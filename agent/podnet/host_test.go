@@ -62,7 +62,7 @@ func requireHost(t testing.TB) {
 	t.Skipf("skipping: %s (set CI=true to make this a failure)", why)
 }
 
-// newTestCNI returns a CNI on a bridge of its own (sktestXXXX, removed with
+// newTestCNI returns a CNI on a bridge of its own (sktest<4 hex digits>, removed with
 // ip link del at cleanup) over testSubnet, with temp dirs for namespaces and
 // IPAM. At cleanup it also checks that no iptables rule of its network is
 // left.
