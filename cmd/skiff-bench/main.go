@@ -35,15 +35,16 @@ import (
 )
 
 type config struct {
-	skiffBin  string
-	etcdBin   string
-	duration  time.Duration
-	warmup    time.Duration
-	only      string
-	clients   []int
-	failovers int
-	insecure  bool
-	keep      bool
+	skiffBin     string
+	etcdBin      string
+	duration     time.Duration
+	warmup       time.Duration
+	only         string
+	clients      []int
+	failovers    int
+	securityRuns int
+	insecure     bool
+	keep         bool
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&cfg.only, "only", "both", "which system to measure: skiff, etcd or both")
 	flag.StringVar(&clients, "clients", "1,16,128", "comma-separated numbers of concurrent clients for the create runs")
 	flag.IntVar(&cfg.failovers, "failovers", 3, "leader kills per system (the table shows the worst)")
+	flag.IntVar(&cfg.securityRuns, "security-runs", 3, "TLS and plain create runs, taken in turns, for the cost of security (medians compared)")
 	flag.BoolVar(&cfg.insecure, "insecure", false, "plain HTTP for both: skiff with --insecure-bench-only (no TLS, no authentication), etcd without TLS")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directories and logs (their path is printed)")
 	cpuProfile := flag.String("cpuprofile", "", "write the load generator's own CPU profile here")
@@ -136,7 +138,7 @@ func run(cfg *config) int {
 	}()
 
 	began := time.Now()
-	var sk, et, plain *sysResult
+	var sk, et *sysResult
 	if cfg.only != "etcd" {
 		sk = measure(ctx, cfg, "skiff", false, func(ctx context.Context) (system, error) {
 			s, err := startSkiff(ctx, cfg.skiffBin, root, cfg.insecure, ps)
@@ -147,15 +149,26 @@ func run(cfg *config) int {
 		})
 	}
 	// What security costs: the same creates against skiff without TLS,
-	// authentication, authorization or audit.
-	if cfg.only != "etcd" && !cfg.insecure && ctx.Err() == nil {
-		plain = measure(ctx, cfg, "skiff-plain", true, func(ctx context.Context) (system, error) {
-			s, err := startSkiff(ctx, cfg.skiffBin, filepath.Join(root, "plain"), true, ps)
+	// authentication, authorization or audit. TLS and plain clusters take
+	// turns, several times, and the table compares medians: one run of
+	// each, seconds apart on a shared 2-core machine, says more about the
+	// machine than about security.
+	secure := []*sysResult{sk}
+	var plains []*sysResult
+	startWith := func(dir string, insecure bool) func(ctx context.Context) (system, error) {
+		return func(ctx context.Context) (system, error) {
+			s, err := startSkiff(ctx, cfg.skiffBin, filepath.Join(root, dir), insecure, ps)
 			if s == nil {
 				return nil, err
 			}
 			return s, err
-		})
+		}
+	}
+	for i := 0; cfg.only != "etcd" && !cfg.insecure && i < cfg.securityRuns && ctx.Err() == nil; i++ {
+		if i > 0 {
+			secure = append(secure, measure(ctx, cfg, fmt.Sprintf("skiff-tls-%d", i+1), true, startWith(fmt.Sprintf("tls%d", i+1), false)))
+		}
+		plains = append(plains, measure(ctx, cfg, fmt.Sprintf("skiff-plain-%d", i+1), true, startWith(fmt.Sprintf("plain%d", i+1), true)))
 	}
 	if cfg.only != "skiff" && ctx.Err() == nil {
 		et = measure(ctx, cfg, "etcd", false, func(ctx context.Context) (system, error) {
@@ -167,7 +180,7 @@ func run(cfg *config) int {
 		})
 	}
 	failed := false
-	for _, r := range []*sysResult{sk, et, plain} {
+	for _, r := range append(append([]*sysResult{sk, et}, secure[1:]...), plains...) {
 		if r != nil && r.err != nil {
 			failed = true
 			progress("%s: %v", r.name, r.err)
@@ -179,9 +192,9 @@ func run(cfg *config) int {
 
 	printHeader(cfg, time.Since(began))
 	printTable(os.Stdout, rows(sk, et, cfg.clients, cfg.failovers))
-	if plain != nil {
+	if len(plains) > 0 {
 		fmt.Println()
-		printSecurityCost(os.Stdout, sk, plain, cfg.clients)
+		printSecurityCost(os.Stdout, secure, plains, cfg.clients)
 	}
 	value, _ := storedJSON("c128-127-99999")
 	body, _ := json.Marshal(configMap("c128-127-99999"))
