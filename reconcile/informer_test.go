@@ -234,7 +234,7 @@ func TestAddHandlerToRunningInformerReplaysTheCache(t *testing.T) {
 func TestInformersShareOnePerKind(t *testing.T) {
 	s := newStore(t, raftfsm.FSMConfig{})
 	infs := reconcile.NewInformers(s, reg, nil)
-	if infs.For("Pod") != infs.For("Pod") {
+	if first, second := infs.For("Pod"), infs.For("Pod"); first != second {
 		t.Fatal("two informers for one kind")
 	}
 	rs := infs.For("ReplicaSet")

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,18 +54,6 @@ func (r *fakeRecorder) has(event string) bool {
 		}
 	}
 	return false
-}
-
-func (r *fakeRecorder) count(reason string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if strings.Contains(e, " "+reason+" ") {
-			n++
-		}
-	}
-	return n
 }
 
 // harness runs the Deployment controller and the ReplicaSet controller
