@@ -64,6 +64,7 @@ type Agent struct {
 	// pullErr keeps the registry's words of a container's last failed
 	// pull, shown while the pull backs off.
 	pullErr map[string]string
+	events  eventLog
 	// startupGaveUp holds the containers whose startup probe failed
 	// for good: they are restarted.
 	startupGaveUp map[string]bool

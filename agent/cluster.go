@@ -25,6 +25,8 @@ type Cluster interface {
 	// UpdateNode writes the node's labels and taints.
 	UpdateNode(ctx context.Context, node *corev1.Node) (*corev1.Node, error)
 	UpdateNodeStatus(ctx context.Context, node *corev1.Node) (*corev1.Node, error)
-	// CreateEvent records an event; failures are logged, never fatal.
+	// CreateEvent records an event; one with Count > 1 is a repeat of an
+	// event recorded before under the same name, to be updated. Failures
+	// are logged, never fatal.
 	CreateEvent(ctx context.Context, ev *corev1.Event) error
 }

@@ -76,6 +76,14 @@ func (a *agentCluster) UpdateNodeStatus(ctx context.Context, node *corev1.Node) 
 }
 
 func (a *agentCluster) CreateEvent(ctx context.Context, ev *corev1.Event) error {
+	if ev.Count > 1 {
+		// A repeat: count it on the event written before (no
+		// resourceVersion: the agent is its only writer).
+		_, err := a.c.Update(ctx, typed(ev.DeepCopy(), "v1", "Event"))
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
 	_, err := a.c.Create(ctx, typed(ev, "v1", "Event"))
 	return err
 }
