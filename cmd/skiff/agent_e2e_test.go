@@ -621,6 +621,16 @@ spec:
   nodeSelector: {disk: ssd}
   containers: [{name: c, image: skiff.local/echo:1}]
 `
+		// `get events -w` shows what happens as it happens.
+		watch := exec.Command(skiffBin, "get", "events", "-w")
+		watch.Env = append(os.Environ(), "SKIFF_CONFIG="+admin)
+		var watched lockedBuffer
+		watched.mu, watched.buf = &sync.Mutex{}, &bytes.Buffer{}
+		watch.Stdout = watched
+		if err := watch.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { watch.Process.Kill(); watch.Wait() }()
 		out := mustCLI(t, admin, manifest, "apply", "-f", "-")
 		if strings.Contains(out, "does not act") {
 			t.Fatalf("the scheduler's fields still warn:\n%s", out)
@@ -639,6 +649,14 @@ spec:
 			out, _, _ := cli(t, admin, "", "describe", "pod", "picky")
 			if !strings.Contains(out, "FailedScheduling") || !strings.Contains(out, "nodes are available: 1 node(s) didn't match Pod's node affinity/selector") {
 				return errors.New(out)
+			}
+			return nil
+		})
+		waitFor(t, "get events -w saw both pods' events", 10*time.Second, func() error {
+			watched.mu.Lock()
+			defer watched.mu.Unlock()
+			if got := watched.buf.String(); !strings.Contains(got, "pod/unbound") || !strings.Contains(got, "FailedScheduling") {
+				return errors.New(got)
 			}
 			return nil
 		})
