@@ -215,6 +215,9 @@ spec:
 // a worker token, then drives real pods through containerd and CNI.
 func TestAgentEndToEnd(t *testing.T) {
 	image := requireAgentPrereqs(t)
+	// Registered first, so it runs last: after the agents are gone.
+	hostBefore := readHostNetState()
+	t.Cleanup(func() { restoreHostNetState(t, hostBefore) })
 	m := newMaster(t)
 	m.start("--init", "--cluster-cidr", "10.44.0.0/16")
 	admin := filepath.Join(m.dir, "admin.conf")
@@ -790,6 +793,40 @@ spec:
 			}
 			return nil
 		})
+	})
+
+	t.Run("hostPort publishes a pod on the node, preStop runs before SIGTERM", func(t *testing.T) {
+		hostAddr := freeAddr(t)
+		_, port, _ := strings.Cut(hostAddr, ":")
+		manifest := fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: published}
+spec:
+  nodeName: %s
+  terminationGracePeriodSeconds: 10
+  containers:
+  - name: c
+    image: skiff.local/echo:1
+    ports: [{containerPort: 8080, hostPort: %s}]
+    lifecycle: {preStop: {sleep: {seconds: 2}}}
+`, a.node, port)
+		mustCLI(t, admin, manifest, "apply", "-f", "-")
+		waitFor(t, "published pod running", 30*time.Second, func() error {
+			_, err := podRunningReady(t, admin, "published")
+			return err
+		})
+		waitFor(t, "the pod answers on the node's port", 10*time.Second, func() error {
+			_, err := httpGet("http://127.0.0.1:" + port + "/healthz")
+			return err
+		})
+		start := time.Now()
+		mustCLI(t, admin, "", "delete", "pod", "published")
+		if took := time.Since(start); took < 2*time.Second {
+			t.Fatalf("the delete returned after %s: the 2 s preStop sleep did not run first", took)
+		}
+		if _, err := httpGet("http://127.0.0.1:" + port + "/healthz"); err == nil {
+			t.Fatal("the host port still answers after the pod is gone")
+		}
 	})
 
 	t.Run("ca rotate re-issues the node's certificate", func(t *testing.T) {

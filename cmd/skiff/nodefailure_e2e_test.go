@@ -21,6 +21,9 @@ import (
 // the other node.
 func TestNodeFailure(t *testing.T) {
 	image := requireAgentPrereqs(t)
+	// Registered first, so it runs last: after the agents are gone.
+	hostBefore := readHostNetState()
+	t.Cleanup(func() { restoreHostNetState(t, hostBefore) })
 	m := newMaster(t)
 	m.start("--init", "--cluster-cidr", "10.48.0.0/16", "--node-monitor-grace", "4s", "--pod-eviction-timeout", "4s")
 	admin := filepath.Join(m.dir, "admin.conf")
