@@ -134,6 +134,8 @@ func run(ctx context.Context, cfg config) error {
 	bridge := "skb" + hex.EncodeToString(b)
 	node := "bench-" + hex.EncodeToString(b)
 	var procs []*proc
+	// The bridge plugin turns ip_forward on; put it back when done.
+	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
 			procs[i].stop()
@@ -141,6 +143,9 @@ func run(ctx context.Context, cfg config) error {
 		exec.Command("ip", "link", "del", bridge).Run()
 		os.RemoveAll(filepath.Join("/run/skiff/netns", node))
 		removeCgroups("skiff-" + node)
+		if out, _ := exec.Command("ip", "-br", "link", "show", "type", "bridge").Output(); len(forward) > 0 && strings.TrimSpace(string(out)) == "" {
+			_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", forward, 0o644)
+		}
 		if cfg.keep {
 			progress("kept %s", root)
 		} else {
