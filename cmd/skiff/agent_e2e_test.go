@@ -251,8 +251,12 @@ func TestAgentEndToEnd(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		// An agent's own shutdown leaves containers running (by design):
+		// let it finish stopping the deleted pods' containers first.
+		sock := filepath.Join(a.dir, "containerd", "containerd.sock")
+		waitNoContainers(t, sock, "skiff-"+a.node, 30*time.Second)
 		a.signal(syscall.SIGTERM)
-		removeAgentLeftovers(t, a, filepath.Join(a.dir, "containerd", "containerd.sock"))
+		removeAgentLeftovers(t, a, sock)
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.logs())
 			t.Logf("master log:\n%s", m.logs())
@@ -1001,4 +1005,21 @@ func strconvAtoi(s string) (int, error) {
 	var n int
 	_, err := fmt.Sscanf(s, "%d", &n)
 	return n, err
+}
+
+// waitNoContainers waits until the node's containerd namespace holds no
+// task, and says so if some are still there at the deadline.
+func waitNoContainers(t *testing.T, sock, ns string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for {
+		out, err := exec.Command("ctr", "-a", sock, "-n", ns, "tasks", "ls", "-q").Output()
+		if err != nil || strings.TrimSpace(string(out)) == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("tasks still in %s after %s: %s", ns, limit, strings.Fields(string(out)))
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -64,6 +64,7 @@ func TestNodeFailure(t *testing.T) {
 			}
 			time.Sleep(300 * time.Millisecond)
 		}
+		waitNoContainers(t, sock, "skiff-"+b.node, 30*time.Second)
 		b.signal(syscall.SIGTERM)
 		// Node a's containers were killed with it; its containerd still runs.
 		removeAgentLeftovers(t, b, sock)
