@@ -79,3 +79,9 @@ func (r *StoreRecorder) Event(ctx context.Context, obj apis.Object, eventType, r
 		r.cfg.Logger.Debug("recording an event", "object", Key(obj), "reason", reason, "err", err)
 	}
 }
+
+// NopRecorder drops every event: for controllers built without a recorder.
+type NopRecorder struct{}
+
+// Event implements Recorder.
+func (NopRecorder) Event(context.Context, apis.Object, string, string, string) {}

@@ -55,7 +55,7 @@ func New(cfg Config) *Controller {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Recorder == nil {
-		cfg.Recorder = nopRecorder{}
+		cfg.Recorder = reconcile.NopRecorder{}
 	}
 	cfg.Queue.Clock = cfg.Clock
 	c := &Controller{cfg: cfg, log: cfg.Logger.With("controller", "deployment")}
@@ -87,10 +87,6 @@ func (c *Controller) Run(ctx context.Context) error { return c.ctrl.Run(ctx) }
 
 // Queue is the controller's work queue (for tests and metrics).
 func (c *Controller) Queue() *queue.Queue { return c.ctrl.Queue() }
-
-type nopRecorder struct{}
-
-func (nopRecorder) Event(context.Context, apis.Object, string, string, string) {}
 
 // owner returns the key of the cached Deployment that controls rs.
 func (c *Controller) owner(rs metav1.Object) (string, bool) {

@@ -52,8 +52,8 @@ func TestCreateMakesOneReplicaSet(t *testing.T) {
 	if c := condition(st.Conditions, appsv1.DeploymentAvailable); c == nil || c.Status != corev1.ConditionTrue {
 		t.Errorf("Available %+v", c)
 	}
-	if !h.rec.has(fmt.Sprintf("Normal %s Scaled up replica set %s to 3", ReasonScalingReplicaSet, rs.Name)) {
-		t.Errorf("events %v", h.rec.events)
+	if !h.rec.Has(fmt.Sprintf("Normal %s Scaled up replica set %s to 3", ReasonScalingReplicaSet, rs.Name)) {
+		t.Errorf("events %v", h.rec.String())
 	}
 	h.quiet("one ReplicaSet", func() bool { return len(h.replicaSets()) == 1 && h.rolledOut("echo:1", 3) })
 }
@@ -102,9 +102,9 @@ func TestRollingUpdateKeepsSurgeAndAvailability(t *testing.T) {
 				t.Errorf("revisions old %q new %q deployment %q", old.Annotations[AnnotationRevision],
 					cur.Annotations[AnnotationRevision], h.deployment().Annotations[AnnotationRevision])
 			}
-			if !h.rec.has(fmt.Sprintf("Normal %s Scaled down replica set %s to 0", ReasonScalingReplicaSet, old.Name)) ||
-				!h.rec.has(fmt.Sprintf("Normal %s Scaled up replica set %s to %d", ReasonScalingReplicaSet, cur.Name, tc.replicas)) {
-				t.Errorf("events %v", h.rec.events)
+			if !h.rec.Has(fmt.Sprintf("Normal %s Scaled down replica set %s to 0", ReasonScalingReplicaSet, old.Name)) ||
+				!h.rec.Has(fmt.Sprintf("Normal %s Scaled up replica set %s to %d", ReasonScalingReplicaSet, cur.Name, tc.replicas)) {
+				t.Errorf("events %v", h.rec.String())
 			}
 		})
 	}

@@ -2,20 +2,16 @@ package deployment
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"sort"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/storage"
-	"github.com/skiffhq/skiff/raftfsm"
 	"github.com/skiffhq/skiff/reconcile"
+	"github.com/skiffhq/skiff/reconcile/reconciletest"
 	"github.com/skiffhq/skiff/reconcile/replicaset"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,33 +24,11 @@ import (
 
 var (
 	reg = resources.Default()
-	t0  = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	t0  = reconciletest.T0
 )
 
 // badImage is an image whose pods the fake kubelet never makes ready.
 const badImage = "bad"
-
-type fakeRecorder struct {
-	mu     sync.Mutex
-	events []string // "Type Reason Message"
-}
-
-func (r *fakeRecorder) Event(_ context.Context, obj apis.Object, typ, reason, msg string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, typ+" "+reason+" "+msg)
-}
-
-func (r *fakeRecorder) has(event string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range r.events {
-		if e == event {
-			return true
-		}
-	}
-	return false
-}
 
 // harness runs the Deployment controller and the ReplicaSet controller
 // over an in-memory store, with a fake kubelet that binds every new pod,
@@ -66,7 +40,7 @@ type harness struct {
 	store storage.Store
 	clk   *clocktesting.FakeClock
 	w     *reconcile.StoreWriter
-	rec   *fakeRecorder
+	rec   *reconciletest.Recorder
 	c     *Controller
 
 	mu   sync.Mutex
@@ -75,25 +49,9 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	store := raftfsm.NewMemStore(raftfsm.FSMConfig{Registry: reg})
-	clk := clocktesting.NewFakeClock(t0)
-	uid := 0
-	var uidMu sync.Mutex
-	w := reconcile.NewStoreWriter(reconcile.StoreWriterConfig{Store: store, Registry: reg, Clock: clk, NewUID: func() string {
-		uidMu.Lock()
-		defer uidMu.Unlock()
-		uid++
-		return fmt.Sprintf("uid-%d", uid)
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, ctx: ctx, store: store, clk: clk, w: w, rec: &fakeRecorder{}}
-	if _, err := w.Create(ctx, "Namespace", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.Default()
-	}
+	env := reconciletest.NewEnv(t)
+	store, clk, w, log := env.Store, env.Clock, env.Writer, env.Log
+	h := &harness{t: t, ctx: env.Ctx, store: store, clk: clk, w: w, rec: &reconciletest.Recorder{}}
 	infs := reconcile.NewInformers(store, reg, log)
 	h.c = New(Config{
 		Deployments: infs.For("Deployment"), ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"),
@@ -102,25 +60,15 @@ func newHarness(t *testing.T) *harness {
 	rsc := replicaset.New(replicaset.Config{
 		ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"), Writer: w, Clock: clk, Logger: log,
 	})
-	done := make(chan error, 1)
-	go func() { done <- reconcile.RunAll(ctx, log, infs, h.c, rsc) }()
 	kubeletDone := make(chan struct{})
 	go func() {
 		defer close(kubeletDone)
 		h.kubelet()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-kubeletDone
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("RunAll: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("the controllers did not stop")
-		}
-	})
+	// Registered before Run's, so it runs after the loops are stopped and
+	// the context has ended.
+	t.Cleanup(func() { <-kubeletDone })
+	env.Run(t, infs, h.c, rsc)
 	return h
 }
 

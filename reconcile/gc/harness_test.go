@@ -2,18 +2,14 @@ package gc
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/storage"
-	"github.com/skiffhq/skiff/raftfsm"
 	"github.com/skiffhq/skiff/reconcile"
+	"github.com/skiffhq/skiff/reconcile/reconciletest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,7 +20,7 @@ import (
 
 var (
 	reg = resources.Default()
-	t0  = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	t0  = reconciletest.T0
 )
 
 type harness struct {
@@ -40,40 +36,11 @@ type harness struct {
 // default namespace, watching DefaultKinds.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	store := raftfsm.NewMemStore(raftfsm.FSMConfig{Registry: reg})
-	clk := clocktesting.NewFakeClock(t0)
-	uid := 0
-	var uidMu sync.Mutex
-	w := reconcile.NewStoreWriter(reconcile.StoreWriterConfig{Store: store, Registry: reg, Clock: clk, NewUID: func() string {
-		uidMu.Lock()
-		defer uidMu.Unlock()
-		uid++
-		return fmt.Sprintf("uid-%d", uid)
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, ctx: ctx, store: store, clk: clk, w: w}
-	if _, err := w.Create(ctx, "Namespace", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.Default()
-	}
-	infs := reconcile.NewInformers(store, reg, log)
-	h.c = New(Config{Informers: Watch(infs), Reader: store, Registry: reg, Writer: w, Clock: clk, Logger: log})
-	done := make(chan error, 1)
-	go func() { done <- reconcile.RunAll(ctx, log, infs, h.c) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("RunAll: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("the collector did not stop")
-		}
-	})
+	env := reconciletest.NewEnv(t)
+	h := &harness{t: t, ctx: env.Ctx, store: env.Store, clk: env.Clock, w: env.Writer}
+	infs := reconcile.NewInformers(env.Store, reg, env.Log)
+	h.c = New(Config{Informers: Watch(infs), Reader: env.Store, Registry: reg, Writer: env.Writer, Clock: env.Clock, Logger: env.Log})
+	env.Run(t, infs, h.c)
 	return h
 }
 

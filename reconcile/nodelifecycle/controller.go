@@ -169,7 +169,7 @@ func New(cfg Config) *Controller {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Recorder == nil {
-		cfg.Recorder = nopRecorder{}
+		cfg.Recorder = reconcile.NopRecorder{}
 	}
 	cfg.Queue.Clock = cfg.Clock
 	c := &Controller{cfg: cfg, log: cfg.Logger.With("controller", "nodelifecycle"), unhealthySince: map[string]time.Time{},
@@ -195,10 +195,6 @@ func (c *Controller) Run(ctx context.Context) error { return c.ctrl.Run(ctx) }
 
 // Queue is the controller's work queue (for tests and metrics).
 func (c *Controller) Queue() *queue.Queue { return c.ctrl.Queue() }
-
-type nopRecorder struct{}
-
-func (nopRecorder) Event(context.Context, apis.Object, string, string, string) {}
 
 // monitor checks for a partition, then every node; it comes back after
 // MonitorPeriod.

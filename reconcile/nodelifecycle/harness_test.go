@@ -3,19 +3,15 @@ package nodelifecycle
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/storage"
-	"github.com/skiffhq/skiff/raftfsm"
 	"github.com/skiffhq/skiff/reconcile"
+	"github.com/skiffhq/skiff/reconcile/reconciletest"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,31 +21,8 @@ import (
 
 var (
 	reg = resources.Default()
-	t0  = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	t0  = reconciletest.T0
 )
-
-type fakeRecorder struct {
-	mu     sync.Mutex
-	events []string // "Type Reason object: Message"
-}
-
-func (r *fakeRecorder) Event(_ context.Context, obj apis.Object, typ, reason, msg string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, typ+" "+reason+" "+obj.GetName()+": "+msg)
-}
-
-func (r *fakeRecorder) count(reason string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if strings.Contains(e, " "+reason+" ") {
-			n++
-		}
-	}
-	return n
-}
 
 type harness struct {
 	t     *testing.T
@@ -57,7 +30,7 @@ type harness struct {
 	store storage.Store
 	clk   *clocktesting.FakeClock
 	w     *reconcile.StoreWriter
-	rec   *fakeRecorder
+	rec   *reconciletest.Recorder
 	c     *Controller
 	nodes *reconcile.Informer
 
@@ -77,23 +50,14 @@ type seen struct {
 // at t0.
 func newHarness(t *testing.T, nodes ...string) *harness {
 	t.Helper()
-	store := raftfsm.NewMemStore(raftfsm.FSMConfig{Registry: reg})
-	clk := clocktesting.NewFakeClock(t0)
-	w := reconcile.NewStoreWriter(reconcile.StoreWriterConfig{Store: store, Registry: reg, Clock: clk})
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, ctx: ctx, store: store, clk: clk, w: w, rec: &fakeRecorder{}, lastSync: map[string]seen{}}
-	if _, err := w.Create(ctx, "Namespace", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}); err != nil {
-		t.Fatal(err)
-	}
+	env := reconciletest.NewEnv(t)
+	store, clk, w, ctx, log := env.Store, env.Clock, env.Writer, env.Ctx, env.Log
+	h := &harness{t: t, ctx: ctx, store: store, clk: clk, w: w, rec: &reconciletest.Recorder{}, lastSync: map[string]seen{}}
 	for _, n := range nodes {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}, Status: corev1.NodeStatus{Conditions: agentConditions(t0, corev1.ConditionTrue)}}
 		if _, err := w.Create(ctx, "Node", node); err != nil {
 			t.Fatal(err)
 		}
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.Default()
 	}
 	infs := reconcile.NewInformers(store, reg, log)
 	h.nodes = infs.For("Node")
@@ -108,19 +72,7 @@ func newHarness(t *testing.T, nodes ...string) *harness {
 		defer h.mu.Unlock()
 		h.lastSync[node] = seen{now: now, rv: v}
 	}
-	done := make(chan error, 1)
-	go func() { done <- reconcile.RunAll(ctx, log, infs, h.c) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("RunAll: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("the controller did not stop")
-		}
-	})
+	env.Run(t, infs, h.c)
 	h.settle(nodes...)
 	return h
 }

@@ -42,8 +42,8 @@ func TestStaleHeartbeatMarksUnknownAndTaints(t *testing.T) {
 			t.Errorf("NoExecute taint added %v", tn.TimeAdded)
 		}
 	}
-	if h.rec.count(EventNodeNotReady) != 1 {
-		t.Errorf("events %v", h.rec.events)
+	if h.rec.Count(EventNodeNotReady) != 1 {
+		t.Errorf("events %v", h.rec.String())
 	}
 
 	// The agent is back: it posts Ready=True itself; the taints go.
@@ -97,8 +97,8 @@ func TestEvictionAfterTheTimeout(t *testing.T) {
 	if s := h.state("tolerates-60s"); s != "running" {
 		t.Errorf("at 51 s, tolerates-60s is %s", s)
 	}
-	if h.rec.count(EventNodeControllerEvict) != 2 {
-		t.Errorf("events %v", h.rec.events)
+	if h.rec.Count(EventNodeControllerEvict) != 2 {
+		t.Errorf("events %v", h.rec.String())
 	}
 
 	// Grace 5 s, and no agent to finish: deleted for good at 56 s.
@@ -161,8 +161,8 @@ func TestPartitionPausesEvictions(t *testing.T) {
 			t.Errorf("during the partition, %s is %s", p, s)
 		}
 	}
-	if n := h.rec.count(EventEvictionsPaused); n != 2 {
-		t.Errorf("%d EvictionsPaused events: %v", n, h.rec.events)
+	if n := h.rec.Count(EventEvictionsPaused); n != 2 {
+		t.Errorf("%d EvictionsPaused events: %v", n, h.rec.String())
 	}
 
 	// n2 is back: one node of three is down, a node failure: n1's pod goes.
@@ -174,8 +174,8 @@ func TestPartitionPausesEvictions(t *testing.T) {
 	if s := h.state("b"); s != "running" {
 		t.Errorf("b is %s", s)
 	}
-	if h.rec.count(EventEvictionsResumed) != 1 {
-		t.Errorf("events %v", h.rec.events)
+	if h.rec.Count(EventEvictionsResumed) != 1 {
+		t.Errorf("events %v", h.rec.String())
 	}
 }
 
@@ -200,8 +200,8 @@ func TestHeartbeatAgeIsMeasuredOnTheLeadersClock(t *testing.T) {
 		h.postSkewed("behind", corev1.ConditionTrue, -time.Hour)
 		h.step(5*time.Second, "n1")
 	}
-	if r := readyOf(h.node("behind")); r.Status != corev1.ConditionTrue || len(h.taints("behind")) != 0 || h.rec.count(EventNodeNotReady) != 0 {
-		t.Fatalf("an agent with a slow clock: Ready %s, taints %v, events %v", r.Status, h.taints("behind"), h.rec.events)
+	if r := readyOf(h.node("behind")); r.Status != corev1.ConditionTrue || len(h.taints("behind")) != 0 || h.rec.Count(EventNodeNotReady) != 0 {
+		t.Fatalf("an agent with a slow clock: Ready %s, taints %v, events %v", r.Status, h.taints("behind"), h.rec.String())
 	}
 	// It stops at 35 s: Unknown once its last beat is older than the grace.
 	h.at(55*time.Second, "n1")

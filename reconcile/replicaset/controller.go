@@ -73,7 +73,7 @@ func New(cfg Config) *Controller {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Recorder == nil {
-		cfg.Recorder = nopRecorder{}
+		cfg.Recorder = reconcile.NopRecorder{}
 	}
 	cfg.Queue.Clock = cfg.Clock
 	c := &Controller{cfg: cfg, exp: reconcile.NewExpectations(cfg.Clock, 0), log: cfg.Logger.With("controller", "replicaset")}
@@ -97,10 +97,6 @@ func (c *Controller) Run(ctx context.Context) error { return c.ctrl.Run(ctx) }
 
 // Queue is the controller's work queue (for tests and metrics).
 func (c *Controller) Queue() *queue.Queue { return c.ctrl.Queue() }
-
-type nopRecorder struct{}
-
-func (nopRecorder) Event(context.Context, apis.Object, string, string, string) {}
 
 const suffixAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 

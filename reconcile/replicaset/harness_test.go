@@ -2,12 +2,8 @@ package replicaset
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,8 +11,8 @@ import (
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/storage"
-	"github.com/skiffhq/skiff/raftfsm"
 	"github.com/skiffhq/skiff/reconcile"
+	"github.com/skiffhq/skiff/reconcile/reconciletest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,7 +24,7 @@ import (
 
 var (
 	reg = resources.Default()
-	t0  = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	t0  = reconciletest.T0
 )
 
 // fakeWriter is the controller's Writer: the real store writer underneath,
@@ -94,29 +90,6 @@ func (f *fakeWriter) Delete(ctx context.Context, kind, ns, name string, pre stor
 	return f.inner.Delete(ctx, kind, ns, name, pre)
 }
 
-type fakeRecorder struct {
-	mu     sync.Mutex
-	events []string // "Type Reason Message"
-}
-
-func (r *fakeRecorder) Event(_ context.Context, _ apis.Object, typ, reason, msg string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, typ+" "+reason+" "+msg)
-}
-
-func (r *fakeRecorder) count(reason string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if strings.Contains(e, " "+reason+" ") {
-			n++
-		}
-	}
-	return n
-}
-
 type harness struct {
 	t     *testing.T
 	ctx   context.Context
@@ -124,7 +97,7 @@ type harness struct {
 	clk   *clocktesting.FakeClock
 	w     *reconcile.StoreWriter
 	fw    *fakeWriter
-	rec   *fakeRecorder
+	rec   *reconciletest.Recorder
 	c     *Controller
 	// podCache is the controller's pod informer.
 	podCache *reconcile.Informer
@@ -144,50 +117,22 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	for _, o := range opts {
 		o(&hc)
 	}
-	store := raftfsm.NewMemStore(raftfsm.FSMConfig{Registry: reg})
-	clk := clocktesting.NewFakeClock(t0)
-	uid := 0
-	var uidMu sync.Mutex
-	w := reconcile.NewStoreWriter(reconcile.StoreWriterConfig{Store: store, Registry: reg, Clock: clk, NewUID: func() string {
-		uidMu.Lock()
-		defer uidMu.Unlock()
-		uid++
-		return fmt.Sprintf("uid-%d", uid)
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, ctx: ctx, store: store, clk: clk, w: w,
+	env := reconciletest.NewEnv(t)
+	w := env.Writer
+	h := &harness{t: t, ctx: env.Ctx, store: env.Store, clk: env.Clock, w: w,
 		fw:  &fakeWriter{inner: w, calls: map[string]int{}, fail: map[string][]error{}},
-		rec: &fakeRecorder{}}
-	if _, err := w.Create(ctx, "Namespace", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}); err != nil {
-		t.Fatal(err)
-	}
-	var reader storage.Reader = store
+		rec: &reconciletest.Recorder{}}
+	var reader storage.Reader = env.Store
 	if hc.wrapReader != nil {
-		reader = hc.wrapReader(store)
+		reader = hc.wrapReader(env.Store)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.Default()
-	}
-	infs := reconcile.NewInformers(reader, reg, log)
+	infs := reconcile.NewInformers(reader, reg, env.Log)
 	h.podCache = infs.For("Pod")
 	h.c = New(Config{
 		ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"),
-		Writer: h.fw, Recorder: h.rec, Clock: clk, Logger: log,
+		Writer: h.fw, Recorder: h.rec, Clock: env.Clock, Logger: env.Log,
 	})
-	done := make(chan error, 1)
-	go func() { done <- reconcile.RunAll(ctx, log, infs, h.c) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("RunAll: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("the controller did not stop")
-		}
-	})
+	env.Run(t, infs, h.c)
 	return h
 }
 

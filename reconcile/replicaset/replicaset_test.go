@@ -46,7 +46,7 @@ func TestScaleUpFromZeroToFive(t *testing.T) {
 		}
 	}
 	quiet(t, "exactly 5 creates", func() bool { return h.fw.count("Create") == 5 && len(h.pods()) == 5 })
-	if n := h.rec.count(ReasonSuccessfulCreate); n != 5 {
+	if n := h.rec.Count(ReasonSuccessfulCreate); n != 5 {
 		t.Errorf("%d SuccessfulCreate events", n)
 	}
 	if st := h.rs("web").Status; st.ReadyReplicas != 0 || st.AvailableReplicas != 0 || st.FullyLabeledReplicas != 5 {
@@ -98,7 +98,7 @@ func TestScaleDownDeletesTheLeastUsefulPodsFirst(t *testing.T) {
 		}
 	}
 	quiet(t, "exactly 3 deletes", func() bool { return h.fw.count("Delete") == 3 && h.fw.count("Create") == 5 })
-	if n := h.rec.count(ReasonSuccessfulDelete); n != 3 {
+	if n := h.rec.Count(ReasonSuccessfulDelete); n != 3 {
 		t.Errorf("%d SuccessfulDelete events", n)
 	}
 }
@@ -251,7 +251,7 @@ func TestWriteConflictRetriesThroughTheQueue(t *testing.T) {
 		st := h.rs("web").Status
 		return len(h.pods()) == 2 && st.Replicas == 2 && len(st.Conditions) == 0
 	})
-	if n := h.rec.count(ReasonFailedCreate); n != 2 {
+	if n := h.rec.Count(ReasonFailedCreate); n != 2 {
 		t.Errorf("%d FailedCreate events", n)
 	}
 }
