@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/skiffhq/skiff/apis"
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func newSetCmd(g *globals) *cobra.Command {
@@ -40,15 +42,8 @@ func newSetCmd(g *globals) *cobra.Command {
 			}
 			var containers []map[string]any
 			var names []string
-			switch o := obj.(type) {
-			case *appsv1.Deployment:
-				for _, ct := range o.Spec.Template.Spec.Containers {
-					names = append(names, ct.Name)
-				}
-			case *appsv1.ReplicaSet:
-				for _, ct := range o.Spec.Template.Spec.Containers {
-					names = append(names, ct.Name)
-				}
+			for _, ct := range podTemplateOf(obj).Spec.Containers {
+				names = append(names, ct.Name)
 			}
 			found := map[string]bool{}
 			for _, n := range names {
@@ -79,4 +74,15 @@ func newSetCmd(g *globals) *cobra.Command {
 	g.addNamespaceFlag(image)
 	set.AddCommand(image)
 	return set
+}
+
+// podTemplateOf returns a workload's pod template.
+func podTemplateOf(obj apis.Object) *corev1.PodTemplateSpec {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return &o.Spec.Template
+	case *appsv1.ReplicaSet:
+		return &o.Spec.Template
+	}
+	return &corev1.PodTemplateSpec{}
 }
