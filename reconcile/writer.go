@@ -14,7 +14,6 @@ import (
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/storage"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -43,9 +42,6 @@ type Writer interface {
 
 // ErrNoResourceVersion: an update without the resourceVersion it is based on.
 var ErrNoResourceVersion = errors.New("an update must carry the resourceVersion it was computed from")
-
-// defaultGracePeriod is a pod's grace when its spec sets none.
-const defaultGracePeriod = 30
 
 // StoreWriterConfig configures a StoreWriter.
 type StoreWriterConfig struct {
@@ -249,40 +245,11 @@ func (w *StoreWriter) Delete(ctx context.Context, kind, namespace, name string, 
 }
 
 // markPod starts the graceful deletion of a pod bound to a node, as the API
-// does: its agent stops the containers and removes the pod afterwards.
-// done is false when the pod should be removed at once instead.
+// does (storage.MarkPodForDeletion). done is false when the pod should be
+// removed at once instead; a pod already being deleted is left to its agent.
 func (w *StoreWriter) markPod(ctx context.Context, res *resources.Resource, namespace, name string, pre storage.Preconditions) (done bool, err error) {
-	rec, err := w.cfg.Store.Get(ctx, res, namespace, name, true)
-	if err != nil {
-		return false, err
-	}
-	pod := rec.Object().(*corev1.Pod)
-	if pre.UID != "" && string(pod.UID) != pre.UID {
-		return false, nil // the store refuses it with its usual conflict
-	}
-	rv, _ := strconv.ParseUint(pod.ResourceVersion, 10, 64)
-	if pre.ResourceVersion != 0 && pre.ResourceVersion != rv {
-		return false, nil
-	}
-	if pod.DeletionTimestamp != nil {
-		return true, nil // already being deleted
-	}
-	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return false, nil
-	}
-	grace := int64(defaultGracePeriod)
-	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
-		grace = *g
-	}
-	if grace <= 0 {
-		return false, nil
-	}
-	pod = pod.DeepCopy()
-	now := w.now()
-	pod.DeletionTimestamp, pod.DeletionGracePeriodSeconds = &now, &grace
-	pod.ResourceVersion = ""
-	_, err = w.cfg.Store.Update(ctx, res, pod, rv)
-	return true, err
+	_, did, err := storage.MarkPodForDeletion(ctx, w.cfg.Store, res, namespace, name, pre, nil, w.now().Time)
+	return did != storage.DeleteNow, err
 }
 
 // splice returns base with its top-level field taken from src.
