@@ -2,20 +2,22 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/skiffhq/skiff/apis/storage"
+	"github.com/skiffhq/skiff/reconcile"
 	"github.com/skiffhq/skiff/scheduling"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // schedulerParts are what the leader's scheduler reads and writes with:
 // the local FSM state, and Raft writes with resourceVersion preconditions.
-type schedulerParts struct{ m *masterProc }
+type schedulerParts struct {
+	m   *masterProc
+	rec reconcile.Recorder
+}
 
 var (
 	_ scheduling.Lister   = schedulerParts{}
@@ -77,7 +79,8 @@ func (p schedulerParts) PodUnschedulable(ctx context.Context, pod *corev1.Pod, f
 	if _, err := p.m.store.Update(ctx, res, upd, rv); err != nil && !apierrors.IsConflict(err) {
 		return err
 	}
-	return p.m.recordEvent(ctx, pod, corev1.EventTypeWarning, "FailedScheduling", msg, "default-scheduler")
+	p.rec.Event(ctx, typedPod(pod), corev1.EventTypeWarning, "FailedScheduling", msg)
+	return nil
 }
 
 func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
@@ -93,27 +96,13 @@ func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
 	st.Conditions = append(st.Conditions, c)
 }
 
-// recordEvent writes an event about a pod from a leader loop.
-func (m *masterProc) recordEvent(ctx context.Context, pod *corev1.Pod, typ, reason, msg, component string) error {
-	res, _ := m.reg.ByKind("Event")
-	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
-	ev := &corev1.Event{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Event"},
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", pod.Name, time.Now().UnixNano()), Namespace: pod.Namespace,
-			UID: types.UID(newUID()), CreationTimestamp: now},
-		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
-		Reason:         reason, Message: msg, Type: typ, Source: corev1.EventSource{Component: component},
-		FirstTimestamp: now, LastTimestamp: now, Count: 1, ReportingController: component,
-	}
-	_, err := m.store.Create(ctx, res, ev)
-	return err
-}
-
 // runScheduler schedules pods while this master leads. A scheduler lives
 // as long as its watches: when one ends (fell behind the history), a new
 // scheduler starts from a fresh list.
 func (m *masterProc) runScheduler(ctx context.Context) {
-	parts := schedulerParts{m}
+	w := reconcile.NewStoreWriter(reconcile.StoreWriterConfig{Store: m.store, Registry: m.reg})
+	parts := schedulerParts{m: m, rec: reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{
+		Writer: w, Component: "default-scheduler", Instance: m.id, Logger: m.log})}
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithCancel(ctx)
 		s, err := scheduling.New(scheduling.Config{Lister: parts, Binder: parts, Recorder: parts, Logger: m.log.With("component", "scheduler")})
@@ -177,4 +166,15 @@ func feedScheduler(s *scheduling.Scheduler, ev storage.Event) {
 			s.OnNodeDelete(obj)
 		}
 	}
+}
+
+// typedPod makes sure the pod names its kind, which an event's reference
+// needs.
+func typedPod(pod *corev1.Pod) *corev1.Pod {
+	if pod.Kind != "" {
+		return pod
+	}
+	p := pod.DeepCopy()
+	p.APIVersion, p.Kind = "v1", "Pod"
+	return p
 }
