@@ -343,6 +343,31 @@ func TestAgentEndToEnd(t *testing.T) {
 		if out := mustCLI(t, admin, "", "image", "ls"); !strings.Contains(out, "skiff.local/echo:2") || !strings.Contains(out, a.node) {
 			t.Fatalf("image ls:\n%s", out)
 		}
+		// A docker-archive tar (docker save's format) imports as well.
+		docker := filepath.Join(t.TempDir(), "echo-docker.tar")
+		if out, err := exec.Command("skopeo", "copy", "--quiet", "oci-archive:"+image, "docker-archive:"+docker+":skiff.local/echo:docker").CombinedOutput(); err != nil {
+			t.Fatalf("skopeo: %v\n%s", err, out)
+		}
+		if out := mustCLI(t, admin, "", "image", "import", docker); !strings.Contains(out, "skiff.local/echo:docker") {
+			t.Fatalf("docker-archive import:\n%s", out)
+		}
+		// Resource limits are the container's cgroup limits (64Mi here).
+		id := strings.TrimPrefix(pod.Status.ContainerStatuses[0].ContainerID, "containerd://")
+		limits := map[string]string{
+			"memory/skiff-" + a.node + "/" + id + "/memory.limit_in_bytes": "67108864", // 64Mi
+			"cpu/skiff-" + a.node + "/" + id + "/cpu.cfs_quota_us":         "50000",    // 500m of a 100ms period
+			"cpu/skiff-" + a.node + "/" + id + "/cpu.shares":               "102",      // 100m requested
+		}
+		if !fileExists("/sys/fs/cgroup/memory") {
+			t.Log("cgroup v2 host: the v1 limit files are not there to check")
+			limits = nil
+		}
+		for file, want := range limits {
+			got, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", file))
+			if err != nil || strings.TrimSpace(string(got)) != want {
+				t.Errorf("%s: %q %v, want %s", file, got, err, want)
+			}
+		}
 	})
 
 	t.Run("usage is reported as PodMetrics and NodeMetrics", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/daemon"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,6 +51,23 @@ func TestWorkloadArg(t *testing.T) {
 	for _, args := range [][]string{{"web"}, {"pod/web"}, {"nosuch/web"}} {
 		if _, _, err := workloadArg(reg, args, "Deployment", "ReplicaSet"); err == nil {
 			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+func TestParseNodeFlags(t *testing.T) {
+	var cfg daemon.AgentConfig
+	if err := parseNodeFlags(&cfg, []string{"zone=a", "disk=ssd"}, []string{"dedicated=db:NoSchedule", "gpu:NoExecute"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Labels["zone"] != "a" || cfg.Labels["disk"] != "ssd" || len(cfg.Taints) != 2 ||
+		cfg.Taints[0] != (corev1.Taint{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}) ||
+		cfg.Taints[1] != (corev1.Taint{Key: "gpu", Effect: corev1.TaintEffectNoExecute}) {
+		t.Fatalf("labels %v taints %v", cfg.Labels, cfg.Taints)
+	}
+	for _, bad := range [][2][]string{{{"novalue"}, nil}, {{"=x"}, nil}, {nil, {"k=v"}}, {nil, {"k=v:Sometimes"}}} {
+		if err := parseNodeFlags(&daemon.AgentConfig{}, bad[0], bad[1]); err == nil {
+			t.Errorf("%v accepted", bad)
 		}
 	}
 }
