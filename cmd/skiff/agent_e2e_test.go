@@ -1016,6 +1016,13 @@ func removeAgentLeftovers(t *testing.T, a *agentProc, sock string) {
 			time.Sleep(time.Second)
 		}
 	}
+	// A shim whose containerd went away keeps running: name it, stop it.
+	pattern := "containerd-shim-runc-v2 -namespace " + ns + " "
+	if out, _ := exec.Command("pgrep", "-f", pattern).Output(); len(strings.TrimSpace(string(out))) > 0 {
+		t.Logf("shims of %s left after the agent stopped (pids %s): stopping them", ns, strings.Fields(string(out)))
+		exec.Command("pkill", "-9", "-f", pattern).Run()
+		time.Sleep(200 * time.Millisecond)
+	}
 	matches, _ := filepath.Glob(filepath.Join("/run/skiff/netns", a.node, "*"))
 	for _, f := range matches {
 		syscall.Unmount(f, syscall.MNT_DETACH)
