@@ -976,8 +976,20 @@ func removeCgroups(t *testing.T, namespace string) {
 			if err == nil && info.IsDir() {
 				all = append(all, p)
 			}
+			// A process still in the namespace's cgroups outlived its
+			// container's shim: report it and end it.
+			if err == nil && info.Name() == "cgroup.procs" {
+				raw, _ := os.ReadFile(p)
+				for _, pid := range strings.Fields(string(raw)) {
+					t.Logf("process %s left in %s: killing it", pid, filepath.Dir(p))
+					if n, err := strconvAtoi(pid); err == nil {
+						syscall.Kill(n, syscall.SIGKILL)
+					}
+				}
+			}
 			return nil
 		})
+		time.Sleep(100 * time.Millisecond)
 		for i := len(all) - 1; i >= 0; i-- {
 			if err := syscall.Rmdir(all[i]); err != nil {
 				t.Logf("cgroup %s left: %v", all[i], err)
