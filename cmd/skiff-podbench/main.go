@@ -14,12 +14,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -33,6 +30,7 @@ import (
 
 	"github.com/skiffhq/skiff/apis/client"
 	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/cmd/internal/benchkit"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -69,52 +67,6 @@ func main() {
 	}
 }
 
-func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-}
-
-// proc is a process the bench started; it is killed on every way out.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func start(logPath string, env []string, bin string, args ...string) (*proc, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
-	return p, nil
-}
-
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func run(ctx context.Context, cfg config) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (containers and network namespaces)")
@@ -133,12 +85,12 @@ func run(ctx context.Context, cfg config) error {
 	rand.Read(b)
 	bridge := "skb" + hex.EncodeToString(b)
 	node := "bench-" + hex.EncodeToString(b)
-	var procs []*proc
+	var procs []*benchkit.Proc
 	// The bridge plugin turns ip_forward on; put it back when done.
 	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
+			procs[i].Stop()
 		}
 		exec.Command("ip", "link", "del", bridge).Run()
 		os.RemoveAll(filepath.Join("/run/skiff/netns", node))
@@ -147,21 +99,21 @@ func run(ctx context.Context, cfg config) error {
 			_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", forward, 0o644)
 		}
 		if cfg.keep {
-			progress("kept %s", root)
+			benchkit.Progress("kept %s", root)
 		} else {
 			os.RemoveAll(root)
 		}
 	}()
 
-	api := freeAddr()
+	api := benchkit.FreeAddr()
 	mdir := filepath.Join(root, "master")
-	m, err := start(filepath.Join(root, "master.log"), nil, bin, "server", "--init", "--no-agent", "--data-dir", mdir,
-		"--api-addr", api, "--raft-addr", freeAddr(), "--cluster-cidr", "10.45.0.0/16")
+	m, err := benchkit.Start(filepath.Join(root, "master.log"), nil, bin, "server", "--init", "--no-agent", "--data-dir", mdir,
+		"--api-addr", api, "--raft-addr", benchkit.FreeAddr(), "--cluster-cidr", "10.45.0.0/16")
 	if err != nil {
 		return err
 	}
 	procs = append(procs, m)
-	if err := waitReady(ctx, api); err != nil {
+	if err := benchkit.WaitReady(ctx, api); err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
 	token, err := os.ReadFile(filepath.Join(mdir, "worker-token"))
@@ -179,8 +131,8 @@ func run(ctx context.Context, cfg config) error {
 	if err := os.WriteFile(filepath.Join(adir, "images", "echo.tar"), raw, 0o644); err != nil {
 		return err
 	}
-	ag, err := start(filepath.Join(root, "agent.log"), []string{"SKIFF_BRIDGE=" + bridge}, bin, "agent", "--join", api,
-		"--token", strings.TrimSpace(string(token)), "--data-dir", adir, "--node-name", node, "--agent-addr", freeAddr())
+	ag, err := benchkit.Start(filepath.Join(root, "agent.log"), []string{"SKIFF_BRIDGE=" + bridge}, bin, "agent", "--join", api,
+		"--token", strings.TrimSpace(string(token)), "--data-dir", adir, "--node-name", node, "--agent-addr", benchkit.FreeAddr())
 	if err != nil {
 		return err
 	}
@@ -195,8 +147,8 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	podsRes, _ := c.Registry().ByKind("Pod")
-	progress("waiting for node %s and its image", node)
-	if err := waitFor(ctx, 60*time.Second, func() bool {
+	benchkit.Progress("waiting for node %s and its image", node)
+	if err := benchkit.WaitFor(ctx, 60*time.Second, func() bool {
 		log, _ := os.ReadFile(filepath.Join(root, "agent.log"))
 		return strings.Contains(string(log), "image imported") && strings.Contains(string(log), "ready (pod CIDR")
 	}); err != nil {
@@ -229,12 +181,12 @@ func run(ctx context.Context, cfg config) error {
 	if _, err := c.Create(ctx, benchPod("warmup", node)); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return !readyAt["warmup"].IsZero() }); err != nil {
+	if err := benchkit.WaitFor(ctx, 60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return !readyAt["warmup"].IsZero() }); err != nil {
 		return fmt.Errorf("the warm-up pod never became ready: %w", err)
 	}
 	var results []*roundResult
 	for _, rate := range cfg.rates {
-		r, err := runRound(ctx, c, podsRes, cfg.pods, rate, node, adir, ag.cmd.Process.Pid, &mu, readyAt)
+		r, err := runRound(ctx, c, podsRes, cfg.pods, rate, node, adir, ag.PID(), &mu, readyAt)
 		if err != nil {
 			return err
 		}
@@ -244,14 +196,14 @@ func run(ctx context.Context, cfg config) error {
 	if _, err := c.Delete(ctx, podsRes, "default", "warmup", nil); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 60*time.Second, func() bool {
+	if err := benchkit.WaitFor(ctx, 60*time.Second, func() bool {
 		l, err := c.List(ctx, podsRes, client.ListOptions{Namespace: "default"})
 		return err == nil && len(l.Items) == 0
 	}); err != nil {
 		return fmt.Errorf("the warm-up pod is not gone: %w", err)
 	}
 
-	fmt.Printf("\nskiff agent, real containers: %d pods on one node per round, image present, no probes (%d CPUs)\n\n", cfg.pods, runtimeCPUs())
+	fmt.Printf("\nskiff agent, real containers: %d pods on one node per round, image present, no probes (%d CPUs)\n\n", cfg.pods, benchkit.CPUs())
 	row := func(figure, goal string, cell func(r *roundResult) string, comparison string) {
 		fmt.Printf("%-44s %-10s", figure, goal)
 		for _, r := range results {
@@ -264,12 +216,12 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Printf(" %-16s", fmt.Sprintf("skiff @%g pods/s", r.rate))
 	}
 	fmt.Printf(" comparison\n")
-	row("pod startup, create -> Ready, p50", "", func(r *roundResult) string { return ms(r.p(50)) }, "")
-	row("pod startup, create -> Ready, p99", "< 1 s", func(r *roundResult) string { return ms(r.p(99)) + " " + met(r.p(99) < time.Second) }, "Kubernetes SLO: 5 s")
-	row("pod startup, create -> Ready, max", "", func(r *roundResult) string { return ms(r.lat[len(r.lat)-1]) }, "")
-	row(fmt.Sprintf("agent RSS with %d pods running", cfg.pods), "< 60 MiB", func(r *roundResult) string { return mib(r.rss) + " " + met(r.rss < 60<<20) }, "")
-	row("per pod outside the agent: containerd shim", "", func(r *roundResult) string { return mib(r.shims) }, "PSS, as every runtime has")
-	row("per pod outside the agent: log writer", "", func(r *roundResult) string { return mib(r.loggers) }, "PSS of `skiff container-logger`")
+	row("pod startup, create -> Ready, p50", "", func(r *roundResult) string { return benchkit.Ms(r.p(50)) }, "")
+	row("pod startup, create -> Ready, p99", "< 1 s", func(r *roundResult) string { return benchkit.Ms(r.p(99)) + " " + benchkit.Met(r.p(99) < time.Second) }, "Kubernetes SLO: 5 s")
+	row("pod startup, create -> Ready, max", "", func(r *roundResult) string { return benchkit.Ms(r.lat[len(r.lat)-1]) }, "")
+	row(fmt.Sprintf("agent RSS with %d pods running", cfg.pods), "< 60 MiB", func(r *roundResult) string { return benchkit.MiB(r.rss) + " " + benchkit.Met(r.rss < 60<<20) }, "")
+	row("per pod outside the agent: containerd shim", "", func(r *roundResult) string { return benchkit.MiB(r.shims) }, "PSS, as every runtime has")
+	row("per pod outside the agent: log writer", "", func(r *roundResult) string { return benchkit.MiB(r.loggers) }, "PSS of `skiff container-logger`")
 	row(fmt.Sprintf("delete the %d pods (grace 5 s) -> all gone", cfg.pods), "", func(r *roundResult) string { return r.teardown.Truncate(time.Millisecond).String() }, "")
 	fmt.Println()
 	return nil
@@ -290,7 +242,7 @@ func (r *roundResult) p(q int) time.Duration { return r.lat[min(len(r.lat)-1, le
 // agent's memory, then deletes them and waits until they are gone.
 func runRound(ctx context.Context, c *client.Client, podsRes *resources.Resource, n int, rate float64, node, adir string, agentPID int,
 	mu *sync.Mutex, readyAt map[string]time.Time) (*roundResult, error) {
-	progress("creating %d pods at %g/s", n, rate)
+	benchkit.Progress("creating %d pods at %g/s", n, rate)
 	prefix := fmt.Sprintf("r%g-", rate)
 	created := map[string]time.Time{}
 	interval := time.Duration(float64(time.Second) / rate)
@@ -302,7 +254,7 @@ func runRound(ctx context.Context, c *client.Client, podsRes *resources.Resource
 		}
 		time.Sleep(interval)
 	}
-	if err := waitFor(ctx, 120*time.Second, func() bool {
+	if err := benchkit.WaitFor(ctx, 120*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for name := range created {
@@ -322,12 +274,12 @@ func runRound(ctx context.Context, c *client.Client, podsRes *resources.Resource
 	mu.Unlock()
 	slices.Sort(r.lat)
 	time.Sleep(2 * time.Second) // let the agent settle before reading its memory
-	r.rss, _ = memory(agentPID)
+	r.rss, _ = benchkit.Memory(agentPID)
 	shims, loggers := perPodProcesses(node, adir)
 	pods := int64(n + 1) // and the warm-up pod
 	r.shims, r.loggers = shims/pods, loggers/pods
 
-	progress("deleting the pods")
+	benchkit.Progress("deleting the pods")
 	t0 := time.Now()
 	grace := int64(5)
 	for name := range created {
@@ -335,7 +287,7 @@ func runRound(ctx context.Context, c *client.Client, podsRes *resources.Resource
 			return nil, err
 		}
 	}
-	if err := waitFor(ctx, 120*time.Second, func() bool {
+	if err := benchkit.WaitFor(ctx, 120*time.Second, func() bool {
 		l, err := c.List(ctx, podsRes, client.ListOptions{Namespace: "default"})
 		return err == nil && len(l.Items) == 1 // the warm-up pod stays
 	}); err != nil {
@@ -343,47 +295,6 @@ func runRound(ctx context.Context, c *client.Client, podsRes *resources.Resource
 	}
 	r.teardown = time.Since(t0)
 	return r, nil
-}
-
-func runtimeCPUs() int {
-	n := 0
-	raw, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(l, "processor") {
-			n++
-		}
-	}
-	return n
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
-
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-// memory reads VmRSS and VmHWM of a process, in bytes.
-func memory(pid int) (rss, hwm int64) {
-	raw, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	for _, l := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb << 10
-		case "VmHWM:":
-			hwm = kb << 10
-		}
-	}
-	return rss, hwm
 }
 
 // perPodProcesses sums the proportional memory (PSS) of the node's
@@ -435,33 +346,6 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-func waitReady(ctx context.Context, api string) error {
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	return waitFor(ctx, 30*time.Second, func() bool {
-		resp, err := hc.Get("https://" + api + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-}
-
-func waitFor(ctx context.Context, limit time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s", limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // removeCgroups removes the empty cgroups containerd made for a namespace.
