@@ -102,7 +102,7 @@ func (s *APIStore) List(ctx context.Context, res *resources.Resource, opts stora
 
 // Watch implements storage.Reader.
 func (s *APIStore) Watch(ctx context.Context, res *resources.Resource, opts storage.WatchOptions) (storage.Watch, error) {
-	filter := Filter{Kind: res.Kind, Selection: opts.Selection, FieldSet: res.SelectableFields}
+	filter := Filter{Kind: res.Kind, Selection: opts.Selection, FieldSet: res.SelectableFields, IndexField: res.WatchIndex}
 	from := opts.ResourceVersion
 	var initial []Event
 	if from == 0 {

@@ -32,31 +32,64 @@ type Filter struct {
 	Kind string
 	storage.Selection
 	// FieldSet returns an object's selectable fields; needed when Fields
-	// is set.
+	// is set. Every filter of one kind given to a Hub must carry the same
+	// one (the kind's): the hub computes an event's fields once for all
+	// its watchers.
 	FieldSet func(apis.Object) fields.Set
+	// IndexField is the kind's watch index (resources.Resource.WatchIndex):
+	// a watcher whose field selector asks for one value of it is offered
+	// only the events of objects with that value.
+	IndexField string
+}
+
+// objectView is an object being matched against many filters; its
+// selectable fields are computed once, on first need.
+type objectView struct {
+	obj    apis.Object
+	fields fields.Set
+}
+
+func (v *objectView) fieldSet(fn func(apis.Object) fields.Set) fields.Set {
+	if v.fields == nil {
+		v.fields = fn(v.obj)
+	}
+	return v.fields
 }
 
 // Matches reports whether obj passes the filter's namespace and selectors.
-func (f *Filter) Matches(obj apis.Object) bool {
-	if f.Namespace != "" && obj.GetNamespace() != f.Namespace {
+func (f *Filter) Matches(obj apis.Object) bool { return f.matches(&objectView{obj: obj}) }
+
+func (f *Filter) matches(v *objectView) bool {
+	if f.Namespace != "" && v.obj.GetNamespace() != f.Namespace {
 		return false
 	}
-	if f.Labels != nil && !f.Labels.Empty() && !f.Labels.Matches(labels.Set(obj.GetLabels())) {
+	if f.Labels != nil && !f.Labels.Empty() && !f.Labels.Matches(labels.Set(v.obj.GetLabels())) {
 		return false
 	}
-	if f.Fields != nil && !f.Fields.Empty() && !f.Fields.Matches(f.FieldSet(obj)) {
+	if f.Fields != nil && !f.Fields.Empty() && !f.Fields.Matches(v.fieldSet(f.FieldSet)) {
 		return false
 	}
 	return true
 }
 
+// indexValue is the value of the filter's index field the watcher asks
+// for, if it asks for exactly one.
+func (f *Filter) indexValue() (string, bool) {
+	if f.IndexField == "" || f.Fields == nil || f.FieldSet == nil {
+		return "", false
+	}
+	return f.Fields.RequiresExactMatch(f.IndexField)
+}
+
 // translate turns an event into what a watcher with selectors must see: an
 // object that starts matching is ADDED, one that stops matching is DELETED.
-func (f *Filter) translate(ev Event) (Event, bool) {
-	now := f.Matches(ev.Object.Object())
+// cur and prev are the event's object and previous object (prev nil when
+// the event has none).
+func (f *Filter) translate(ev Event, cur, prev *objectView) (Event, bool) {
+	now := f.matches(cur)
 	switch ev.Type {
 	case Modified:
-		before := ev.Prev != nil && f.Matches(ev.Prev.Object())
+		before := prev != nil && f.matches(prev)
 		switch {
 		case now && before:
 			return ev, true
@@ -73,14 +106,34 @@ func (f *Filter) translate(ev Event) (Event, bool) {
 	}
 }
 
-// Watcher receives the events of one watch.
+// views returns the event's object and previous object as objectViews.
+func views(ev Event) (cur, prev *objectView) {
+	cur = &objectView{obj: ev.Object.Object()}
+	if ev.Prev != nil {
+		prev = &objectView{obj: ev.Prev.Object()}
+	}
+	return cur, prev
+}
+
+// Watcher receives the events of one watch. The hub queues its events
+// (Publish never waits for a reader) and a goroutine of its own hands them
+// to Events(); the queue's memory follows what is pending, not the most
+// that may be.
 type Watcher struct {
 	hub    *Hub
 	filter Filter
 	from   uint64
 	ch     chan Event
-	closed bool // guarded by hub.mu
-	err    error
+	wake   chan struct{} // a nudge to the pump: events queued or watch ended
+	ended  chan struct{} // closed when the watch ends
+
+	// Guarded by hub.mu.
+	queue   []Event
+	limit   int // most events queued before the watcher is cut off
+	closed  bool
+	err     error
+	indexed bool
+	value   string // the index field's value, when indexed
 }
 
 // Events returns the event channel; it is closed when the watch ends.
@@ -101,6 +154,52 @@ func (w *Watcher) Stop() {
 	w.hub.end(w, nil)
 }
 
+// pump moves queued events to the channel until the watch ends. Events
+// still queued when it ends are dropped: a watcher cut off must relist
+// anyway, and a stopped one reads no more.
+func (w *Watcher) pump() {
+	defer close(w.ch)
+	var batch []Event
+	for {
+		w.hub.mu.Lock()
+		if cap(batch) > 1024 {
+			batch = nil // a burst is over: let its array go
+		}
+		batch, w.queue = w.queue, batch[:0]
+		closed := w.closed
+		w.hub.mu.Unlock()
+		if closed {
+			return
+		}
+		if len(batch) == 0 {
+			select {
+			case <-w.wake:
+			case <-w.ended:
+				return
+			}
+			continue
+		}
+		for i, ev := range batch {
+			select {
+			case w.ch <- ev:
+			case <-w.ended:
+				return
+			}
+			batch[i] = Event{}
+		}
+	}
+}
+
+// kindWatchers are the watchers of one kind.
+type kindWatchers struct {
+	all map[*Watcher]struct{} // offered every event
+	// byValue holds the watchers asking for one value of field: offered
+	// only the events whose object (or previous object) has that value.
+	byValue  map[string]map[*Watcher]struct{}
+	field    string
+	fieldSet func(apis.Object) fields.Set
+}
+
 // Hub keeps a bounded history of events and fans them out to watchers.
 type Hub struct {
 	mu       sync.Mutex
@@ -108,14 +207,14 @@ type Hub struct {
 	head     int // index of the oldest event
 	size     int
 	dropped  uint64 // newest revision no longer (or never) in the history
-	watchers map[string]map[*Watcher]struct{}
+	watchers map[string]*kindWatchers
 	bufSize  int
 }
 
 // NewHub returns a hub keeping up to history events; each watcher may fall
 // behind by buffer events before it is cut off.
 func NewHub(history, buffer int) *Hub {
-	return &Hub{ring: make([]Event, history), watchers: map[string]map[*Watcher]struct{}{}, bufSize: buffer}
+	return &Hub{ring: make([]Event, history), watchers: map[string]*kindWatchers{}, bufSize: buffer}
 }
 
 // Publish records events (in revision order) and hands them to watchers
@@ -135,20 +234,51 @@ func (h *Hub) Publish(evs []Event) {
 		}
 		h.ring[(h.head+h.size)%len(h.ring)] = ev
 		h.size++
-		for w := range h.watchers[ev.Kind] {
-			if ev.Revision <= w.from {
-				continue
-			}
-			out, ok := w.filter.translate(ev)
-			if !ok {
-				continue
-			}
-			select {
-			case w.ch <- out:
-			default:
-				h.end(w, ErrTooSlow)
+		kw := h.watchers[ev.Kind]
+		if kw == nil {
+			continue
+		}
+		cur, prev := views(ev)
+		for w := range kw.all {
+			h.offer(w, ev, cur, prev)
+		}
+		if len(kw.byValue) == 0 {
+			continue
+		}
+		v := cur.fieldSet(kw.fieldSet)[kw.field]
+		for w := range kw.byValue[v] {
+			h.offer(w, ev, cur, prev)
+		}
+		// An object whose value changed may leave a watcher's selection:
+		// that watcher sees it DELETED.
+		if prev != nil {
+			if pv := prev.fieldSet(kw.fieldSet)[kw.field]; pv != v {
+				for w := range kw.byValue[pv] {
+					h.offer(w, ev, cur, prev)
+				}
 			}
 		}
+	}
+}
+
+// offer queues ev for w if w wants it, cutting w off when it is too far
+// behind; h.mu must be held.
+func (h *Hub) offer(w *Watcher, ev Event, cur, prev *objectView) {
+	if ev.Revision <= w.from {
+		return
+	}
+	out, ok := w.filter.translate(ev, cur, prev)
+	if !ok {
+		return
+	}
+	if len(w.queue) >= w.limit {
+		h.end(w, ErrTooSlow)
+		return
+	}
+	w.queue = append(w.queue, out)
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -162,28 +292,36 @@ func (h *Hub) Watch(filter Filter, from uint64, initial []Event) (*Watcher, erro
 	if from < h.dropped {
 		return nil, ErrTooOld
 	}
-	var backlog []Event
+	queue := append([]Event(nil), initial...)
 	start := sort.Search(h.size, func(i int) bool { return h.ring[(h.head+i)%len(h.ring)].Revision > from })
 	for i := start; i < h.size; i++ {
 		ev := h.ring[(h.head+i)%len(h.ring)]
 		if ev.Kind != filter.Kind {
 			continue
 		}
-		if out, ok := filter.translate(ev); ok {
-			backlog = append(backlog, out)
+		cur, prev := views(ev)
+		if out, ok := filter.translate(ev, cur, prev); ok {
+			queue = append(queue, out)
 		}
 	}
-	w := &Watcher{hub: h, filter: filter, from: from, ch: make(chan Event, h.bufSize+len(initial)+len(backlog))}
-	for _, ev := range initial {
-		w.ch <- ev
+	w := &Watcher{hub: h, filter: filter, from: from, ch: make(chan Event), wake: make(chan struct{}, 1),
+		ended: make(chan struct{}), queue: queue, limit: h.bufSize + len(queue)}
+	kw := h.watchers[filter.Kind]
+	if kw == nil {
+		kw = &kindWatchers{all: map[*Watcher]struct{}{}, byValue: map[string]map[*Watcher]struct{}{}}
+		h.watchers[filter.Kind] = kw
 	}
-	for _, ev := range backlog {
-		w.ch <- ev
+	if v, ok := filter.indexValue(); ok && (kw.field == "" || kw.field == filter.IndexField) {
+		kw.field, kw.fieldSet = filter.IndexField, filter.FieldSet
+		if kw.byValue[v] == nil {
+			kw.byValue[v] = map[*Watcher]struct{}{}
+		}
+		kw.byValue[v][w] = struct{}{}
+		w.indexed, w.value = true, v
+	} else {
+		kw.all[w] = struct{}{}
 	}
-	if h.watchers[filter.Kind] == nil {
-		h.watchers[filter.Kind] = map[*Watcher]struct{}{}
-	}
-	h.watchers[filter.Kind][w] = struct{}{}
+	go w.pump()
 	return w, nil
 }
 
@@ -196,9 +334,14 @@ func (h *Hub) Reset(rev uint64) {
 		h.ring[i] = Event{}
 	}
 	h.head, h.size, h.dropped = 0, 0, rev
-	for _, set := range h.watchers {
-		for w := range set {
+	for _, kw := range h.watchers {
+		for w := range kw.all {
 			h.end(w, ErrReset)
+		}
+		for _, set := range kw.byValue {
+			for w := range set {
+				h.end(w, ErrReset)
+			}
 		}
 	}
 }
@@ -208,19 +351,31 @@ func (h *Hub) Watchers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
-	for _, set := range h.watchers {
-		n += len(set)
+	for _, kw := range h.watchers {
+		n += len(kw.all)
+		for _, set := range kw.byValue {
+			n += len(set)
+		}
 	}
 	return n
 }
 
-// end closes a watcher; h.mu must be held.
+// end ends a watcher; h.mu must be held. Its pump closes the channel.
 func (h *Hub) end(w *Watcher, err error) {
 	if w.closed {
 		return
 	}
 	w.closed = true
 	w.err = err
-	close(w.ch)
-	delete(h.watchers[w.filter.Kind], w)
+	w.queue = nil
+	close(w.ended)
+	kw := h.watchers[w.filter.Kind]
+	if !w.indexed {
+		delete(kw.all, w)
+		return
+	}
+	delete(kw.byValue[w.value], w)
+	if len(kw.byValue[w.value]) == 0 {
+		delete(kw.byValue, w.value)
+	}
 }

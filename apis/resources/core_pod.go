@@ -24,7 +24,8 @@ func podResources() []*Resource {
 				"status.podIP":       p.Status.PodIP,
 			}
 		},
-		Acted: append(append([]string{}, metadataActed...), podSpecActed("spec")...),
+		WatchIndex: "spec.nodeName",
+		Acted:      append(append([]string{}, metadataActed...), podSpecActed("spec")...),
 	}}
 }
 

@@ -43,6 +43,11 @@ type Resource struct {
 	// Fields returns the kind's selectable fields besides metadata.name and
 	// metadata.namespace (which every kind has).
 	Fields func(obj apis.Object) fields.Set
+	// WatchIndex is a selectable field the watch hub indexes its watchers
+	// by: a watch asking for one value of it (a node's pods:
+	// spec.nodeName=n1) is only offered the events of objects with that
+	// value, instead of every watcher testing every event.
+	WatchIndex string
 	// Acted lists the manifest fields skiff acts on, as paths like
 	// "spec.containers[].image". Any other field Kubernetes defines is
 	// accepted with a warning naming it. A path ending in ".*" covers
