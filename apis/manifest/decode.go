@@ -116,34 +116,41 @@ func stripComments(raw []byte) []byte {
 // Decode decodes JSON strictly into res's type. It returns warnings for the
 // fields skiff accepts without acting on them.
 func Decode(res *resources.Resource, js []byte) (apis.Object, []string, error) {
-	obj := res.New()
-	strictErrs, err := kjson.UnmarshalStrict(js, obj, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
-	// apiVersion and kind come first in a manifest: a document of another
-	// kind is told so rather than drowned in unknown fields.
-	if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.Kind != "" && gvk.Kind != res.Kind {
-		return nil, nil, fmt.Errorf("%w: the document is a %s, not a %s", ErrWrongKind, gvk.Kind, res.Kind)
-	} else if gv := gvk.GroupVersion().String(); gvk.Kind != "" && gv != res.GroupVersion() {
-		return nil, nil, fmt.Errorf("%w: %s is served as apiVersion %q, not %q", ErrWrongKind, res.Kind, res.GroupVersion(), gv)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("decoding %s: %s", res.Kind, cleanJSONError(err))
-	}
-	if len(strictErrs) > 0 {
-		msgs := make([]string, len(strictErrs))
-		for i, e := range strictErrs {
-			msgs[i] = e.Error()
-		}
-		return nil, nil, fmt.Errorf("%w: %s: %s", ErrUnknownField, res.Kind, strings.Join(msgs, "; "))
-	}
-	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
-	if allActed(res) {
-		return obj, nil, nil
+	obj, err := DecodeStrict(res, js)
+	if err != nil || allActed(res) {
+		return obj, nil, err
 	}
 	var tree any
 	if err := json.Unmarshal(js, &tree); err != nil {
 		return nil, nil, err
 	}
 	return obj, UnactedFields(res, tree), nil
+}
+
+// DecodeStrict is Decode without the warnings, for writes that cannot
+// change the fields they are about (a status update).
+func DecodeStrict(res *resources.Resource, js []byte) (apis.Object, error) {
+	obj := res.New()
+	strictErrs, err := kjson.UnmarshalStrict(js, obj, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	// apiVersion and kind come first in a manifest: a document of another
+	// kind is told so rather than drowned in unknown fields.
+	if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.Kind != "" && gvk.Kind != res.Kind {
+		return nil, fmt.Errorf("%w: the document is a %s, not a %s", ErrWrongKind, gvk.Kind, res.Kind)
+	} else if gv := gvk.GroupVersion().String(); gvk.Kind != "" && gv != res.GroupVersion() {
+		return nil, fmt.Errorf("%w: %s is served as apiVersion %q, not %q", ErrWrongKind, res.Kind, res.GroupVersion(), gv)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s: %s", res.Kind, cleanJSONError(err))
+	}
+	if len(strictErrs) > 0 {
+		msgs := make([]string, len(strictErrs))
+		for i, e := range strictErrs {
+			msgs[i] = e.Error()
+		}
+		return nil, fmt.Errorf("%w: %s: %s", ErrUnknownField, res.Kind, strings.Join(msgs, "; "))
+	}
+	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
+	return obj, nil
 }
 
 // cleanJSONError turns Go's type errors into a field-naming message.

@@ -14,6 +14,7 @@ import (
 	"github.com/skiffhq/skiff/apis/manifest"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/storage"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -61,7 +62,11 @@ func readOptionalBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // decode decodes a body strictly into res's type, checking that it is of
 // that kind. It returns the warnings for fields skiff does not act on.
 func decode(res *resources.Resource, body []byte) (apis.Object, []string, error) {
-	obj, warnings, err := manifest.Decode(res, body)
+	return decodeWith(manifest.Decode, res, body)
+}
+
+func decodeWith(dec func(*resources.Resource, []byte) (apis.Object, []string, error), res *resources.Resource, body []byte) (apis.Object, []string, error) {
+	obj, warnings, err := dec(res, body)
 	if errors.Is(err, manifest.ErrWrongKind) {
 		return nil, nil, badRequest("%v (this path serves %s)", err, res.Plural)
 	}
@@ -194,7 +199,7 @@ func unchanged(obj, cur apis.Object) bool {
 	a := obj.DeepCopyObject().(apis.Object)
 	a.SetResourceVersion(cur.GetResourceVersion())
 	a.GetObjectKind().SetGroupVersionKind(cur.GetObjectKind().GroupVersionKind())
-	ua, err1 := runtime.DefaultUnstructuredConverter.ToUnstructured(a)
-	ub, err2 := runtime.DefaultUnstructuredConverter.ToUnstructured(cur)
-	return err1 == nil && err2 == nil && reflect.DeepEqual(ua, ub)
+	// Semantic equality: quantities by value, nil and empty alike — what
+	// makes two objects encode to the same JSON.
+	return equality.Semantic.DeepEqual(a, cur)
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/manifest"
+	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/storage"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,6 +62,15 @@ func readObject(w http.ResponseWriter, r *http.Request, t *target) (apis.Object,
 	body, err := readBody(w, r)
 	if err != nil {
 		return nil, nil, err
+	}
+	if t.subresource == "status" {
+		// A status write leaves the rest of the object as stored: no
+		// warnings about its fields (and none of their cost on every
+		// node's status report).
+		return decodeWith(func(res *resources.Resource, js []byte) (apis.Object, []string, error) {
+			obj, err := manifest.DecodeStrict(res, js)
+			return obj, nil, err
+		}, t.res, body)
 	}
 	return decode(t.res, body)
 }
