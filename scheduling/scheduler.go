@@ -56,7 +56,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: the real clock, the default logger,
-// the default pipeline and queue, 16 writes in flight, assumptions kept 30 s
+// the default pipeline and queue, 64 writes in flight (a Raft write under
+// load takes tens of milliseconds: fewer would cap the binding rate), assumptions kept 30 s
 // after their binding.
 func DefaultConfig() Config {
 	return Config{
@@ -64,7 +65,7 @@ func DefaultConfig() Config {
 		Logger:      slog.Default(),
 		Pipeline:    DefaultPipeline(),
 		Queue:       DefaultQueueConfig(),
-		Parallelism: 16,
+		Parallelism: 64,
 		AssumeTTL:   30 * time.Second,
 	}
 }

@@ -448,14 +448,16 @@ func TestSchedulerStopsWithBindsInFlight(t *testing.T) {
 		<-ctx.Done() // a Raft write that never commits
 		return ctx.Err()
 	}
-	for i := range 40 {
+	slots := DefaultConfig().Parallelism
+	for i := range slots + 24 {
 		h.cluster.createPod(makePod(fmt.Sprintf("p%d", i)))
 	}
-	// 16 binds in flight, the 17th pod assumed and waiting for a slot.
-	h.eventually("the write slots full", false, func() bool { return h.sched.Stats().Assumed == 17 })
+	// Every slot holds a bind in flight; the next pod is assumed and waits
+	// for a slot.
+	h.eventually("the write slots full", false, func() bool { return h.sched.Stats().Assumed == int64(slots+1) })
 	time.Sleep(10 * time.Millisecond)
 	h.stop()
-	if s := h.sched.Stats(); s.Bound != 0 || s.Assumed != 17 || s.BindErrors != 16 {
+	if s := h.sched.Stats(); s.Bound != 0 || s.Assumed != int64(slots+1) || s.BindErrors != int64(slots) {
 		t.Errorf("stats %+v", s)
 	}
 	if err := h.sched.Run(context.Background()); !errors.Is(err, ErrAlreadyRunning) {
