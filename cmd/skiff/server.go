@@ -13,7 +13,7 @@ import (
 func newServerCmd() *cobra.Command {
 	cfg := daemon.ServerConfig{}
 	var verbose bool
-	var cpuProfile string
+	var cpuProfile, debugAddr string
 	var labels, taints []string
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -33,6 +33,11 @@ func newServerCmd() *cobra.Command {
 			}
 			cfg.Out = os.Stdout
 			cfg.Version = version
+			if debugAddr != "" {
+				if err := serveDebug(debugAddr); err != nil {
+					return err
+				}
+			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -66,6 +71,7 @@ func newServerCmd() *cobra.Command {
 	_ = f.MarkHidden("insecure-bench-only")
 	f.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 0, "snapshot every N log entries (default 8192)")
 	_ = f.MarkHidden("snapshot-threshold")
+	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's profiles (/debug/pprof/) on this loopback host:port")
 	f.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile to this file until the server stops")
 	_ = f.MarkHidden("cpu-profile")
 	return cmd
