@@ -27,6 +27,7 @@ test: lint build images
 bench: build images
 	$(GO) run ./cmd/skiff-bench -skiff $(BIN)
 	$(GO) run ./cmd/skiff-podbench -skiff $(BIN)
+	$(GO) run ./cmd/skiff-scalebench -skiff $(BIN)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
