@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skiffhq/skiff/agent/podnet"
 	"github.com/skiffhq/skiff/agent/probe"
 	"github.com/skiffhq/skiff/agent/runtime"
+	"github.com/skiffhq/skiff/apis/metricsstore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -65,6 +67,7 @@ type Agent struct {
 	// pull, shown while the pull backs off.
 	pullErr map[string]string
 	events  eventLog
+	usage   atomic.Pointer[metricsstore.Report] // the latest usage report
 	// startupGaveUp holds the containers whose startup probe failed
 	// for good: they are restarted.
 	startupGaveUp map[string]bool

@@ -10,6 +10,7 @@ import (
 	"github.com/skiffhq/skiff/agent/containerlog"
 	"github.com/skiffhq/skiff/agent/endpoint"
 	"github.com/skiffhq/skiff/agent/runtime"
+	"github.com/skiffhq/skiff/apis/metricsstore"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -17,6 +18,8 @@ import (
 func (a *Agent) Backend() endpoint.Backend { return backend{a} }
 
 type backend struct{ a *Agent }
+
+func (b backend) Usage() *metricsstore.Report { return b.a.Usage() }
 
 func (b backend) findPod(namespace, name string) (*corev1.Pod, error) {
 	for _, p := range b.a.Pods() {

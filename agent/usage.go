@@ -9,19 +9,12 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/agent/runtime"
+	"github.com/skiffhq/skiff/apis/metricsstore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
-
-// UsageSink receives the usage reports (the daemon writes them to the API
-// as metrics.k8s.io objects).
-type UsageSink interface {
-	PutPodMetrics(ctx context.Context, m *metricsv1beta1.PodMetrics) error
-	PutNodeMetrics(ctx context.Context, m *metricsv1beta1.NodeMetrics) error
-	DeletePodMetrics(ctx context.Context, namespace, name string) error
-}
 
 // cpuSample is a cumulative CPU reading.
 type cpuSample struct {
@@ -36,12 +29,12 @@ type usageReporter struct {
 	nodeLast cpuSample
 }
 
-// ReportUsage writes every running pod's and the node's CPU and memory use
-// every period until ctx ends. CPU is the rate over the period; memory the
-// working set now.
-func (a *Agent) ReportUsage(ctx context.Context, sink UsageSink, period time.Duration) {
+// MeasureUsage reads every running pod's and the node's CPU and memory use
+// every period until ctx ends, and keeps the latest report for Usage (the
+// leader scrapes it from the agent's endpoint). CPU is the rate over the
+// period; memory the working set now.
+func (a *Agent) MeasureUsage(ctx context.Context, period time.Duration) {
 	r := &usageReporter{last: map[string]cpuSample{}}
-	reported := map[string]bool{} // namespace/name of pods with a report
 	for {
 		select {
 		case <-ctx.Done():
@@ -49,36 +42,18 @@ func (a *Agent) ReportUsage(ctx context.Context, sink UsageSink, period time.Dur
 		case <-a.clock.After(period):
 		}
 		now := a.clock.Now()
-		seen := map[string]bool{}
+		rep := &metricsstore.Report{Node: r.nodeMetrics(a.cfg.NodeName, now, period)}
 		for _, pod := range a.Pods() {
-			m := r.podMetrics(ctx, a.cfg.Runtime, pod, now, period)
-			if m == nil {
-				continue
-			}
-			key := pod.Namespace + "/" + pod.Name
-			seen[key] = true
-			if err := sink.PutPodMetrics(ctx, m); err != nil {
-				a.log.Debug("reporting pod usage", "pod", key, "err", err)
-				continue
-			}
-			reported[key] = true
-		}
-		for key := range reported {
-			if seen[key] {
-				continue
-			}
-			ns, name, _ := strings.Cut(key, "/")
-			if err := sink.DeletePodMetrics(ctx, ns, name); err == nil {
-				delete(reported, key)
+			if m := r.podMetrics(ctx, a.cfg.Runtime, pod, now, period); m != nil {
+				rep.Pods = append(rep.Pods, m)
 			}
 		}
-		if nm := r.nodeMetrics(a.cfg.NodeName, now, period); nm != nil {
-			if err := sink.PutNodeMetrics(ctx, nm); err != nil {
-				a.log.Debug("reporting node usage", "err", err)
-			}
-		}
+		a.usage.Store(rep)
 	}
 }
+
+// Usage is the latest usage report; nil before the first.
+func (a *Agent) Usage() *metricsstore.Report { return a.usage.Load() }
 
 func (r *usageReporter) podMetrics(ctx context.Context, rt runtime.Runtime, pod *corev1.Pod, now time.Time, period time.Duration) *metricsv1beta1.PodMetrics {
 	list, err := rt.ListContainers(ctx, map[string]string{labelPodUID: string(pod.UID)})

@@ -153,7 +153,7 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 		network.set(cni)
 	}
 	go ag.Heartbeat(ctx, nc)
-	go ag.ReportUsage(ctx, cluster, cfg.UsagePeriod)
+	go ag.MeasureUsage(ctx, cfg.UsagePeriod)
 
 	pods := client.NewInformer(api, resourceOf(api, "Pod"), client.ListOptions{FieldSelector: "spec.nodeName=" + cfg.NodeName}, log)
 	pods.AddHandler(client.Handler{

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // agentCluster is agent.Cluster over the API client with the node's
@@ -100,39 +99,4 @@ func nodeOf(o apis.Object, err error) (*corev1.Node, error) {
 func typed[T apis.Object](obj T, apiVersion, kind string) T {
 	obj.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, kind))
 	return obj
-}
-
-// PutPodMetrics writes a pod's usage report, creating it the first time.
-func (a *agentCluster) PutPodMetrics(ctx context.Context, m *metricsv1beta1.PodMetrics) error {
-	return a.put(ctx, a.podMetrics, m)
-}
-
-// PutNodeMetrics writes the node's usage report.
-func (a *agentCluster) PutNodeMetrics(ctx context.Context, m *metricsv1beta1.NodeMetrics) error {
-	return a.put(ctx, a.nodeMetrics, m)
-}
-
-// DeletePodMetrics removes the report of a pod that stopped.
-func (a *agentCluster) DeletePodMetrics(ctx context.Context, namespace, name string) error {
-	_, err := a.c.Delete(ctx, a.podMetrics, namespace, name, nil)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-// put replaces the stored object of obj's name, or creates it.
-func (a *agentCluster) put(ctx context.Context, res *resources.Resource, obj apis.Object) error {
-	cur, err := a.c.Get(ctx, res, obj.GetNamespace(), obj.GetName())
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = a.c.Create(ctx, obj)
-		return err
-	case err != nil:
-		return err
-	}
-	obj.SetResourceVersion(cur.GetResourceVersion())
-	obj.SetUID(cur.GetUID())
-	_, err = a.c.Update(ctx, obj)
-	return err
 }

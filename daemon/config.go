@@ -45,6 +45,9 @@ type ServerConfig struct {
 	// deleted, so that their controllers replace them elsewhere; zero
 	// means 30 s.
 	PodEvictionTimeout time.Duration
+	// MetricsPeriod is how often the leader scrapes the nodes' usage;
+	// zero means 15 s.
+	MetricsPeriod time.Duration
 	// Timing are the Raft timeouts; zero means the defaults.
 	Timing raftfsm.Timing
 	// CertLifetime is how long certificates issued by this master live;
@@ -82,6 +85,12 @@ func (c *ServerConfig) check() error {
 	}
 	if c.ClusterCIDR == "" {
 		c.ClusterCIDR = "10.42.0.0/16"
+	}
+	switch {
+	case c.MetricsPeriod == 0:
+		c.MetricsPeriod = 15 * time.Second
+	case c.MetricsPeriod < time.Second:
+		return fmt.Errorf("--metrics-period %s: must be at least 1s", c.MetricsPeriod)
 	}
 	if c.Join != "" && c.Token == "" {
 		return errors.New("--join needs --token (printed by the first master, and kept in its <data-dir>/token)")

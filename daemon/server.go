@@ -20,6 +20,7 @@ import (
 
 	"github.com/skiffhq/skiff/apis/auth"
 	"github.com/skiffhq/skiff/apis/client"
+	"github.com/skiffhq/skiff/apis/metricsstore"
 	"github.com/skiffhq/skiff/apis/pki"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/secretbox"
@@ -65,6 +66,10 @@ type masterProc struct {
 	// read those files once the master is ready.
 	ready atomic.Bool
 	fatal chan error
+	// metrics is the usage the leader scraped from the nodes.
+	metrics        *metricsstore.Store
+	peerHTTP       *http.Client
+	agentTransport http.RoundTripper
 }
 
 // RunServer runs a master until ctx ends or it fails.
@@ -102,7 +107,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		return fmt.Errorf("server id: %w", err)
 	}
 	m := &masterProc{cfg: cfg, log: cfg.Logger, id: id, scheme: "https", reg: resources.Default(),
-		nodeSet: make(chan struct{}), tokensMade: make(chan struct{}), fatal: make(chan error, 1)}
+		nodeSet: make(chan struct{}), tokensMade: make(chan struct{}), fatal: make(chan error, 1), metrics: metricsstore.New()}
 	if cfg.Insecure {
 		m.scheme = "http"
 	}
@@ -154,6 +159,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	// connections that busy clients never wait for a new one.
 	peerTransport := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}
 	peerHTTP := &http.Client{Timeout: 15 * time.Second, Transport: peerTransport}
+	m.peerHTTP = peerHTTP
 	if !cfg.Insecure {
 		ln = tls.NewListener(ln, m.pki.server.ServerTLS(false))
 		stream, err = raftfsm.NewTLSStream(cfg.RaftAddr, peerServerTLS, peerClientTLS)
@@ -192,6 +198,10 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	close(m.nodeSet)
 	defer node.Shutdown()
 
+	// Logs, exec, images and usage scrapes reach the agents with this
+	// master's certificate; the agents' certificates are checked against
+	// the CA.
+	m.agentTransport = &http.Transport{TLSClientConfig: m.pki.server.ClientTLS(), IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 2}
 	apiCfg := server.Config{
 		Store: m.store, Registry: m.reg, Cluster: m.ops,
 		Ready: func(ctx context.Context) error {
@@ -200,11 +210,10 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			}
 			return node.ReadIndex(ctx)
 		},
-		Version: skiffv1.VersionInfo{Version: cfg.Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH},
-		Logger:  cfg.Logger,
-		// Logs, exec and images reach the agents with this master's
-		// certificate; the agents' certificates are checked against the CA.
-		AgentTransport: &http.Transport{TLSClientConfig: m.pki.server.ClientTLS(), IdleConnTimeout: 90 * time.Second},
+		Version:        skiffv1.VersionInfo{Version: cfg.Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH},
+		Logger:         cfg.Logger,
+		AgentTransport: m.agentTransport,
+		Metrics:        metricsReader{m},
 		UploadDir:      cfg.DataDir,
 	}
 	authn := &auth.Authenticator{Users: m.lookupUser}
@@ -219,6 +228,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	internal := http.NewServeMux()
 	internal.Handle(keyringPath, keyringHandler(m.pki.keys))
 	internal.Handle(caSyncPath, m.caHandler())
+	internal.Handle(metricsPath, m.metricsHandler())
 	internal.Handle("/", raftfsm.PeerHandler(node))
 	mux := http.NewServeMux()
 	if cfg.Insecure {
@@ -467,6 +477,7 @@ func (m *masterProc) lead(ctx context.Context) {
 	}
 	go m.runScheduler(ctx)
 	go m.runControllers(ctx)
+	go m.scrapeMetrics(ctx)
 	if m.newTokens {
 		m.tokensOnce.Do(func() {
 			retry(ctx, m.log, "creating the first join tokens", func() error { return m.firstTokens(ctx) })

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"context"
 	"errors"
+	"github.com/skiffhq/skiff/apis/metricsstore"
 	"io"
 )
 
@@ -24,6 +25,8 @@ type Backend interface {
 	ImportImages(ctx context.Context, archive io.Reader) ([]Image, error)
 	// ListImages returns every image the node holds.
 	ListImages(ctx context.Context) ([]Image, error)
+	// Usage returns the node's latest usage report, nil before the first.
+	Usage() *metricsstore.Report
 }
 
 // LogOptions select what Logs writes.

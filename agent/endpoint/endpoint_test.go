@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiffhq/skiff/apis/metricsstore"
 	"github.com/skiffhq/skiff/apis/pki"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 func newAgent(t *testing.T) (*Fake, *httptest.Server) {
@@ -428,5 +431,23 @@ func TestErrorMessagesNameEachThingOnce(t *testing.T) {
 		if _, _, got := backendStatus(tc.err, "default", "web", "app"); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	f, srv := newAgent(t)
+	if a := get(t, srv.URL+UsagePath); a.code != http.StatusServiceUnavailable {
+		t.Fatalf("before the first measurement: %d %s", a.code, a.body)
+	}
+	f.mu.Lock()
+	f.Report = &metricsstore.Report{
+		Node: &metricsv1beta1.NodeMetrics{ObjectMeta: metav1.ObjectMeta{Name: "n1"}},
+		Pods: []*metricsv1beta1.PodMetrics{{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}}},
+	}
+	f.mu.Unlock()
+	a := get(t, srv.URL+UsagePath)
+	var rep metricsstore.Report
+	if err := json.Unmarshal([]byte(a.body), &rep); a.code != 200 || err != nil || rep.Node.Name != "n1" || len(rep.Pods) != 1 || rep.Pods[0].Name != "web" {
+		t.Fatalf("usage: %d %s (%v)", a.code, a.body, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/skiffhq/skiff/apis/metricsstore"
 	"io"
 	"strconv"
 	"strings"
@@ -34,6 +35,8 @@ type Fake struct {
 	changed chan struct{} // closed, and replaced, whenever a log grows or ends
 	// ImportErr, when set, fails ImportImages.
 	ImportErr error
+	// Report is what Usage returns.
+	Report *metricsstore.Report
 }
 
 // FakeContainer describes a container of a fake pod.
@@ -397,6 +400,13 @@ func (f *Fake) ListImages(ctx context.Context) ([]Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Image(nil), f.images...), nil
+}
+
+// Usage implements Backend.
+func (f *Fake) Usage() *metricsstore.Report {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.Report
 }
 
 var _ Backend = (*Fake)(nil)

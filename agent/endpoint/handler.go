@@ -20,6 +20,10 @@ import (
 // ImagesPath is where images are imported (POST) and listed (GET).
 const ImagesPath = "/images"
 
+// UsagePath serves the node's latest usage report (GET), which the leader
+// scrapes.
+const UsagePath = "/usage"
+
 // LogsPath is the path of a container's log.
 func LogsPath(namespace, pod, container string) string {
 	return containerPath(namespace, pod, container) + "/logs"
@@ -44,6 +48,7 @@ func Handler(b Backend, authorize func(r *http.Request) error) http.Handler {
 	mux.HandleFunc("POST /pods/{namespace}/{pod}/containers/{container}/exec", h.exec)
 	mux.HandleFunc("POST "+ImagesPath, h.importImages)
 	mux.HandleFunc("GET "+ImagesPath, h.listImages)
+	mux.HandleFunc("GET "+UsagePath, h.usage)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("the agent serves no %s %s", r.Method, r.URL.Path))
 	})
@@ -358,4 +363,15 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	l.done = true
 	l.reached()
 	return n, errLimitReached
+}
+
+// usage answers the node's latest usage report; 503 until there is one.
+func (h *handler) usage(w http.ResponseWriter, _ *http.Request) {
+	rep := h.b.Usage()
+	if rep == nil {
+		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable, "no usage measured yet")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(rep)
 }

@@ -146,9 +146,6 @@ func (z *Authorizer) nonResource(u User, a Attributes, deny func(string) error) 
 // node applies the node restriction: a node reads what its own pods need
 // and writes only its own status, its pods' status, and events.
 func (z *Authorizer) node(u User, a Attributes, deny func(string) error) error {
-	if a.Group == "metrics.k8s.io" {
-		return z.nodeMetrics(u, a, deny)
-	}
 	if a.Group != "" {
 		return deny("nodes use only core resources")
 	}
@@ -261,33 +258,4 @@ func (z *Authorizer) podsUse(node, resource, namespace, name string) bool {
 		}
 	}
 	return false
-}
-
-// nodeMetrics lets a node report usage: its own NodeMetrics and the
-// PodMetrics of the pods bound to it.
-func (z *Authorizer) nodeMetrics(u User, a Attributes, deny func(string) error) error {
-	switch a.Verb {
-	case "get", "create", "update", "patch", "delete":
-	default:
-		return deny("a node only writes its own usage reports")
-	}
-	switch a.Resource {
-	case "nodes":
-		if a.Name == u.Node {
-			return nil
-		}
-		return deny(fmt.Sprintf("a node reports only its own usage, not node %q's", a.Name))
-	case "pods":
-		pod := z.Graph.Pod(a.Namespace, a.Name)
-		if pod != nil && pod.Spec.NodeName == u.Node {
-			return nil
-		}
-		// The report of a pod that is gone may be removed by any node:
-		// the one that ran it cleans up after it.
-		if pod == nil && a.Verb == "delete" {
-			return nil
-		}
-		return deny(fmt.Sprintf("the pod is not bound to node %q", u.Node))
-	}
-	return deny("not something a node needs")
 }

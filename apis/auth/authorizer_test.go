@@ -81,10 +81,8 @@ func TestAuthorize(t *testing.T) {
 		{"node watches services", n1, Attributes{Verb: "watch", Resource: "services", Namespaced: true}, true},
 		{"node writes events", n1, res("create", "events", "default", ""), true},
 		{"node may not create pods", n1, res("create", "pods", "default", ""), false},
-		{"node reports its pod's usage", n1, metrics(res("create", "pods", "default", "web")), true},
-		{"node may not report another node's pod", n2, metrics(res("update", "pods", "default", "web")), false},
-		{"node reports its own usage", n1, metrics(res("update", "nodes", "", "n1")), true},
-		{"node may not report for another node", n1, metrics(res("update", "nodes", "", "n2")), false},
+		// Usage is scraped from the nodes by the leader: nodes write none.
+		{"node may not write usage", n1, metrics(res("update", "nodes", "", "n1")), false},
 		{"node may not list usage", n1, metrics(Attributes{Verb: "list", Resource: "pods", Namespaced: true}), false},
 		{"node may not use apps", n1, Attributes{Verb: "list", Group: "apps", Resource: "deployments", Namespaced: true}, false},
 		{"node renews its certificate", n1, Attributes{Verb: "create", Path: "/cluster/v1/renew"}, true},

@@ -65,8 +65,8 @@ func (s *Server) node(ctx context.Context, name string) (*corev1.Node, error) {
 	return node, nil
 }
 
-// agentAddress is host:port of a node's agent.
-func agentAddress(node *corev1.Node) (string, error) {
+// AgentAddress is host:port of a node's agent (its InternalIP and agent port).
+func AgentAddress(node *corev1.Node) (string, error) {
 	var ip string
 	for _, a := range node.Status.Addresses {
 		if a.Type == corev1.NodeInternalIP && a.Address != "" {

@@ -193,7 +193,7 @@ func (s *Server) fanOut(w http.ResponseWriter, nodes []*corev1.Node, call func(*
 // callAgentImages calls a node's agent's image endpoint. answered reports
 // whether the agent answered (even with an error).
 func (s *Server) callAgentImages(ctx context.Context, node *corev1.Node, method string, body io.Reader, size int64) (images []skiffv1.Image, answered bool, err error) {
-	host, err := agentAddress(node)
+	host, err := AgentAddress(node)
 	if err != nil {
 		return nil, false, err
 	}

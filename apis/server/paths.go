@@ -123,6 +123,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if t.res.Group == MetricsGroup {
+		s.serveMetrics(w, r, t)
+		return
+	}
 	switch {
 	case t.name == "" && r.Method == http.MethodGet:
 		if isTrue(r.URL.Query().Get("watch")) {

@@ -167,5 +167,5 @@ func (s *Server) podAgent(ctx context.Context, pod *corev1.Pod) (string, error) 
 		}
 		return "", err
 	}
-	return agentAddress(node)
+	return AgentAddress(node)
 }

@@ -81,7 +81,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, t *target) {
 		writeError(w, err)
 		return
 	}
-	// Items are written as stored, without decoding and encoding again.
+	writeList(w, t, res)
+}
+
+// writeList writes a list of records as stored, without decoding and
+// encoding them again.
+func writeList(w http.ResponseWriter, t *target, res *storage.ListResult) {
 	w.Header().Set("Content-Type", "application/json")
 	bw := bufio.NewWriterSize(w, 64<<10)
 	fmt.Fprintf(bw, `{"kind":%q,"apiVersion":%q,"metadata":{"resourceVersion":"%d"`, t.res.Kind+"List", t.res.GroupVersion(), res.Revision)

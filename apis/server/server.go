@@ -53,6 +53,8 @@ type Config struct {
 	// (up to MaxImageArchiveBytes): better on the data disk than in a
 	// tmpfs. "" = os.TempDir().
 	UploadDir string
+	// Metrics serves metrics.k8s.io reads; nil answers them with 503.
+	Metrics MetricsReader
 }
 
 // Server is the HTTP API.

@@ -19,7 +19,9 @@ func printTable(w io.Writer, cfg config, r *result) {
 	fmt.Fprintf(w, "\nskiff at scale: 1 master, %d hollow nodes (real agent, fake runtime, one process), a Deployment of %d replicas (%d CPUs shared by all)\n\n",
 		cfg.nodes, cfg.replicas, r.cpus)
 	fmt.Fprintf(w, "%-52s %-12s %-22s %s\n", "figure", "goal", "skiff", "comparison (published, not run here)")
-	row := func(figure, goal, value, cmp string) { fmt.Fprintf(w, "%-52s %-12s %-22s %s\n", figure, goal, value, cmp) }
+	row := func(figure, goal, value, cmp string) {
+		fmt.Fprintf(w, "%-52s %-12s %-22s %s\n", figure, goal, value, cmp)
+	}
 	row(fmt.Sprintf("%d nodes joined and Ready", cfg.nodes), "", r.registerNodes.Round(100*time.Millisecond).String(), "")
 	row("Deployment created -> first pod bound", "", benchkit.Ms(r.firstBound), "")
 	row(fmt.Sprintf("Deployment created -> all %d pods created", cfg.replicas), "", r.allCreated.Round(100*time.Millisecond).String(), "")

@@ -219,7 +219,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	hostBefore := readHostNetState()
 	t.Cleanup(func() { restoreHostNetState(t, hostBefore) })
 	m := newMaster(t)
-	m.start("--init", "--cluster-cidr", "10.44.0.0/16")
+	m.start("--init", "--cluster-cidr", "10.44.0.0/16", "--metrics-period", "1s")
 	admin := filepath.Join(m.dir, "admin.conf")
 	token := strings.TrimSpace(readFile(t, filepath.Join(m.dir, "worker-token")))
 
@@ -370,7 +370,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("usage is reported as PodMetrics and NodeMetrics", func(t *testing.T) {
+	t.Run("usage is scraped into PodMetrics and NodeMetrics", func(t *testing.T) {
 		waitFor(t, "usage reports", 15*time.Second, func() error {
 			pm, _, ok := cli(t, admin, "", "get", "podmetrics", "echo", "-o", "json")
 			nm, _, ok2 := cli(t, admin, "", "get", "nodemetrics", a.node, "-o", "json")
@@ -379,6 +379,11 @@ func TestAgentEndToEnd(t *testing.T) {
 			}
 			return nil
 		})
+		// Clients read metrics; only the leader's scrapes write them.
+		_, errOut, ok := cli(t, admin, "apiVersion: metrics.k8s.io/v1beta1\nkind: NodeMetrics\nmetadata: {name: "+a.node+"}\n", "apply", "-f", "-")
+		if ok || !strings.Contains(errOut, "collected from the nodes") {
+			t.Errorf("writing NodeMetrics: ok %v, stderr %q", ok, errOut)
+		}
 	})
 
 	t.Run("configmap change reaches the mounted file", func(t *testing.T) {

@@ -362,6 +362,14 @@ func TestThreeMastersSurviveLeaderKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Usage metrics live in the leader's memory: both survivors serve
+	// them, the follower by asking the new leader (no nodes: none).
+	nm, _ := fc.Registry().ByKind("NodeMetrics")
+	for _, m := range followers {
+		if l, err := m.client(t).List(ctx, nm, client.ListOptions{}); err != nil || len(l.Items) != 0 {
+			t.Errorf("nodemetrics through %s: %v items, err %v", m.api, l, err)
+		}
+	}
 	have := map[string]bool{}
 	for _, o := range list.Items {
 		have[o.GetName()] = true
