@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/events"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -29,14 +30,17 @@ type StoreRecorderConfig struct {
 	Component string
 	// Instance is the master recording (its server ID).
 	Instance string
-	Clock    clock.PassiveClock
+	Clock    clock.WithDelayedExecution
 	Logger   *slog.Logger
 }
 
-// StoreRecorder writes each event as a core/v1 Event through a Writer.
+// StoreRecorder writes events as core/v1 Events through a Writer, with
+// repeats and bursts of similar events counted on one event (package
+// apis/events).
 type StoreRecorder struct {
-	cfg StoreRecorderConfig
-	seq atomic.Uint64
+	cfg  StoreRecorderConfig
+	seq  atomic.Uint64
+	corr *events.Correlator
 }
 
 var _ Recorder = (*StoreRecorder)(nil)
@@ -49,7 +53,26 @@ func NewStoreRecorder(cfg StoreRecorderConfig) *StoreRecorder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &StoreRecorder{cfg: cfg}
+	return &StoreRecorder{cfg: cfg, corr: events.New(eventSink{cfg.Writer}, cfg.Clock, cfg.Logger)}
+}
+
+// eventSink is events.Sink over a Writer.
+type eventSink struct{ w Writer }
+
+func (s eventSink) Create(ctx context.Context, ev *corev1.Event) (*corev1.Event, error) {
+	obj, err := s.w.Create(ctx, "Event", ev)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*corev1.Event), nil
+}
+
+func (s eventSink) Update(ctx context.Context, ev *corev1.Event) (*corev1.Event, error) {
+	obj, err := s.w.Update(ctx, "Event", ev)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*corev1.Event), nil
 }
 
 // Event implements Recorder.
@@ -75,9 +98,7 @@ func (r *StoreRecorder) Event(ctx context.Context, obj apis.Object, eventType, r
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 		ReportingController: "skiff.io/" + r.cfg.Component, ReportingInstance: r.cfg.Instance,
 	}
-	if _, err := r.cfg.Writer.Create(ctx, "Event", ev); err != nil && ctx.Err() == nil {
-		r.cfg.Logger.Debug("recording an event", "object", Key(obj), "reason", reason, "err", err)
-	}
+	r.corr.Record(ctx, ev)
 }
 
 // NopRecorder drops every event: for controllers built without a recorder.
