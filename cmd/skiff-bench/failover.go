@@ -25,7 +25,12 @@ const (
 type failoverTrial struct {
 	took      time.Duration // SIGKILL -> first acknowledged write sent after it
 	recovered bool          // false: no write succeeded within failoverGiveUp
-	errors    errorLog      // writes that failed around the kill
+	// loops is, for a system with leader-run controllers (skiff), the time
+	// from the first write acknowledged by the new leader to a pod created
+	// by a ReplicaSet written after it: how soon the new leader's
+	// controllers act. Zero when not measured.
+	loops  time.Duration
+	errors errorLog // writes that failed around the kill
 }
 
 // measureFailover runs trials times: with one client writing sequentially
@@ -58,6 +63,13 @@ func measureFailover(ctx context.Context, sys system, trials int, progress func(
 		}
 	}
 	return out, sys.waitHealthy(ctx)
+}
+
+// controllerTimer is a system whose leader runs controllers.
+type controllerTimer interface {
+	// controllersAct creates a one-replica ReplicaSet through the members
+	// other than dead and returns when its pod was first seen.
+	controllersAct(ctx context.Context, dead int, name string) (time.Time, error)
 }
 
 func failoverOnce(ctx context.Context, sys system, leader, trial int) (*failoverTrial, error) {
@@ -109,6 +121,13 @@ func failoverOnce(ctx context.Context, sys system, leader, trial int) (*failover
 	select {
 	case at := <-recovered:
 		tr.took, tr.recovered = at.Sub(kill), true
+		if ct, ok := sys.(controllerTimer); ok {
+			acted, err := ct.controllersAct(ctx, leader, fmt.Sprintf("failover-%d", trial))
+			if err != nil {
+				return tr, fmt.Errorf("failover trial %d: the new leader's controllers: %w", trial, err)
+			}
+			tr.loops = acted.Sub(at)
+		}
 	case <-time.After(failoverGiveUp):
 		tr.took = failoverGiveUp
 	case <-ctx.Done():

@@ -15,6 +15,7 @@ import (
 	"github.com/skiffhq/skiff/apis/client"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/skiffv1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -367,6 +368,45 @@ func (s *skiffCluster) seqWriter(first int) (writeFunc, func(), error) {
 		return nil, nil, err
 	}
 	return createWith(c), tr.CloseIdleConnections, nil
+}
+
+// controllersAct implements controllerTimer: the ReplicaSet controller
+// runs only on the leader, so its pod shows that the new leader's loops
+// have started.
+func (s *skiffCluster) controllersAct(ctx context.Context, dead int, name string) (time.Time, error) {
+	c, err := client.New(&client.Config{Servers: s.urls((dead + 1) % len(s.masters))}, client.Options{Transport: s.tr, Timeout: 5 * time.Second})
+	if err != nil {
+		return time.Time{}, err
+	}
+	one := int32(1)
+	labels := map[string]string{"failover": name}
+	rs := &appsv1.ReplicaSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+			},
+		},
+	}
+	if _, err := c.Create(ctx, rs); err != nil {
+		return time.Time{}, fmt.Errorf("creating ReplicaSet %s: %w", name, err)
+	}
+	res, _ := resources.Default().ByKind("Pod")
+	deadline := time.Now().Add(failoverGiveUp)
+	for time.Now().Before(deadline) {
+		l, err := c.List(ctx, res, client.ListOptions{Namespace: "default", LabelSelector: "failover=" + name})
+		if err == nil && len(l.Items) > 0 {
+			return time.Now(), nil
+		}
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return time.Time{}, fmt.Errorf("no pod of ReplicaSet %s within %s", name, failoverGiveUp)
 }
 
 func (s *skiffCluster) kill(i int) { s.masters[i].p.kill() }
