@@ -25,7 +25,7 @@ func (m *masterProc) runControllers(ctx context.Context) {
 	deployRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: deployment.Name, Instance: m.id, Logger: log})
 	deploy := deployment.New(deployment.Config{Deployments: infs.For("Deployment"), ReplicaSets: infs.For("ReplicaSet"),
 		Pods: infs.For("Pod"), Writer: w, Recorder: deployRec, Logger: log})
-	collector := gc.New(gc.Config{Informers: gc.Watch(infs), Reader: m.store, Registry: m.reg, Writer: w, Logger: log})
+	collector := gc.New(gc.Config{Informers: gc.Watch(infs, m.reg), Reader: m.store, Registry: m.reg, Writer: w, Logger: log})
 	nodeRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: nodelifecycle.Name, Instance: m.id, Logger: log})
 	nodes := nodelifecycle.New(nodelifecycle.Config{Nodes: infs.For("Node"), Pods: infs.For("Pod"), Writer: w,
 		PodDeleter: nodelifecycle.StorePodDeleter{Store: m.store, Registry: m.reg}, Recorder: nodeRec,

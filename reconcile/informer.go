@@ -75,6 +75,9 @@ func NewInformer(cfg InformerConfig) *Informer {
 // Kind is the kind the informer caches.
 func (i *Informer) Kind() string { return i.cfg.Resource.Kind }
 
+// Resource is the kind's registry entry.
+func (i *Informer) Resource() *resources.Resource { return i.cfg.Resource }
+
 // AddIndex adds an index, built at once over what is cached. An index of
 // the same name already there is kept: index names have one meaning.
 func (i *Informer) AddIndex(name string, fn IndexFunc) {

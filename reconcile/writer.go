@@ -225,6 +225,10 @@ func (w *StoreWriter) write(ctx context.Context, res *resources.Resource, next, 
 	if err != nil {
 		return nil, err
 	}
+	// Removing the last finalizer of an object being deleted deletes it.
+	if rec, err = storage.FinishDeletion(ctx, w.cfg.Store, res, rec); err != nil {
+		return nil, err
+	}
 	return rec.Object(), nil
 }
 
@@ -240,7 +244,7 @@ func (w *StoreWriter) Delete(ctx context.Context, kind, namespace, name string, 
 			return err
 		}
 	}
-	_, err = w.cfg.Store.Delete(ctx, res, namespace, name, pre)
+	_, _, err = storage.DeleteHonouringFinalizers(ctx, w.cfg.Store, res, namespace, name, pre, "", w.now().Time)
 	return err
 }
 

@@ -208,12 +208,12 @@ func (c *Client) Delete(ctx context.Context, res *resources.Resource, namespace,
 }
 
 // DeleteWithOptions removes an object with Kubernetes' DeleteOptions
-// (preconditions, gracePeriodSeconds). A pod running on a node is only
+// (preconditions, gracePeriodSeconds, propagationPolicy). A pod running on a node is only
 // marked: the returned object has a deletionTimestamp, and the pod goes
 // once its node has stopped it.
 func (c *Client) DeleteWithOptions(ctx context.Context, res *resources.Resource, namespace, name string, opts metav1.DeleteOptions) (apis.Object, error) {
 	req := request{method: http.MethodDelete, path: Path(res, namespace, name, "")}
-	if opts.Preconditions != nil || opts.GracePeriodSeconds != nil {
+	if opts.Preconditions != nil || opts.GracePeriodSeconds != nil || opts.PropagationPolicy != nil || opts.OrphanDependents != nil {
 		opts.TypeMeta = metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}
 		body, err := json.Marshal(opts)
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 func appsResources() []*Resource {
 	return []*Resource{{
 		Group: "apps", Version: "v1", Kind: "Deployment", Plural: "deployments", Singular: "deployment", ShortNames: []string{"deploy"},
-		Namespaced: true, HasStatus: true,
+		Namespaced: true, Collected: true, HasStatus: true,
 		New:      func() apis.Object { return &appsv1.Deployment{} },
 		Default:  defaults.Deployment,
 		Validate: validation.Deployment,
@@ -21,7 +21,7 @@ func appsResources() []*Resource {
 			"spec.template.metadata.namespace"), podSpecActed("spec.template.spec")...),
 	}, {
 		Group: "apps", Version: "v1", Kind: "ReplicaSet", Plural: "replicasets", Singular: "replicaset", ShortNames: []string{"rs"},
-		Namespaced: true, HasStatus: true,
+		Namespaced: true, Collected: true, HasStatus: true,
 		New:      func() apis.Object { return &appsv1.ReplicaSet{} },
 		Default:  defaults.ReplicaSet,
 		Validate: validation.ReplicaSet,

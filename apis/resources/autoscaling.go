@@ -11,7 +11,7 @@ func autoscalingResources() []*Resource {
 	return []*Resource{{
 		Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler", Plural: "horizontalpodautoscalers",
 		Singular: "horizontalpodautoscaler", ShortNames: []string{"hpa"},
-		Namespaced: true, HasStatus: true,
+		Namespaced: true, Collected: true, HasStatus: true,
 		New:      func() apis.Object { return &autoscalingv2.HorizontalPodAutoscaler{} },
 		Default:  defaults.HorizontalPodAutoscaler,
 		Validate: validation.HorizontalPodAutoscaler,

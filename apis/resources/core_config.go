@@ -11,16 +11,16 @@ import (
 func configResources() []*Resource {
 	return []*Resource{{
 		Version: "v1", Kind: "ConfigMap", Plural: "configmaps", Singular: "configmap", ShortNames: []string{"cm"},
-		Namespaced: true,
-		New:        func() apis.Object { return &corev1.ConfigMap{} },
-		Validate:   validation.ConfigMap,
-		Acted:      append(metadataActed, "data.*", "binaryData.*", "immutable"),
+		Namespaced: true, Collected: true,
+		New:      func() apis.Object { return &corev1.ConfigMap{} },
+		Validate: validation.ConfigMap,
+		Acted:    append(metadataActed, "data.*", "binaryData.*", "immutable"),
 	}, {
 		Version: "v1", Kind: "Secret", Plural: "secrets", Singular: "secret",
-		Namespaced: true,
-		New:        func() apis.Object { return &corev1.Secret{} },
-		Default:    defaults.Secret,
-		Validate:   validation.Secret,
+		Namespaced: true, Collected: true,
+		New:      func() apis.Object { return &corev1.Secret{} },
+		Default:  defaults.Secret,
+		Validate: validation.Secret,
 		Fields: func(obj apis.Object) fields.Set {
 			return fields.Set{"type": string(obj.(*corev1.Secret).Type)}
 		},

@@ -11,7 +11,7 @@ import (
 func podResources() []*Resource {
 	return []*Resource{{
 		Version: "v1", Kind: "Pod", Plural: "pods", Singular: "pod", ShortNames: []string{"po"},
-		Namespaced: true, HasStatus: true,
+		Namespaced: true, Collected: true, HasStatus: true,
 		New:      func() apis.Object { return &corev1.Pod{} },
 		Default:  defaults.Pod,
 		Validate: validation.Pod,

@@ -10,16 +10,16 @@ import (
 func serviceResources() []*Resource {
 	return []*Resource{{
 		Version: "v1", Kind: "Service", Plural: "services", Singular: "service", ShortNames: []string{"svc"},
-		Namespaced: true, HasStatus: true,
+		Namespaced: true, Collected: true, HasStatus: true,
 		New:      func() apis.Object { return &corev1.Service{} },
 		Default:  defaults.Service,
 		Validate: validation.Service,
 		Acted:    metadataActed,
 	}, {
 		Version: "v1", Kind: "Endpoints", Plural: "endpoints", Singular: "endpoints", ShortNames: []string{"ep"},
-		Namespaced: true,
-		New:        func() apis.Object { return &corev1.Endpoints{} },
-		Validate:   validation.Endpoints,
-		Acted:      append(metadataActed, "subsets", "subsets[].*"),
+		Namespaced: true, Collected: true,
+		New:      func() apis.Object { return &corev1.Endpoints{} },
+		Validate: validation.Endpoints,
+		Acted:    append(metadataActed, "subsets", "subsets[].*"),
 	}}
 }

@@ -32,6 +32,10 @@ type Resource struct {
 	// Internal kinds are served only to admins and never listed by -A for
 	// other roles; they hold cluster machinery (join tokens, users).
 	Internal bool
+	// Collected kinds are watched by the garbage collector, as owners and
+	// as dependents: they may be deleted with propagationPolicy Orphan or
+	// Foreground, whose finalizers the collector carries out.
+	Collected bool
 
 	// New returns an empty object of the kind.
 	New func() apis.Object

@@ -393,3 +393,83 @@ func TestUnactedFieldsWarn(t *testing.T) {
 		t.Fatalf("warnings for a configmap = %q", f.warned)
 	}
 }
+
+func TestFinalizersHoldADeletedObject(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cm := res(t, "configmaps")
+	held := configMap("held", nil, nil)
+	held.Finalizers = []string{"example.com/hold"}
+	if _, err := f.c.Create(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	// The delete only marks it.
+	if _, err := f.c.Delete(ctx, cm, "default", "held", nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.c.Get(ctx, cm, "default", "held")
+	if err != nil || got.GetDeletionTimestamp() == nil {
+		t.Fatalf("after delete: %v, err %v; want it kept with a deletionTimestamp", got, err)
+	}
+	// No new finalizer while it is being deleted.
+	more := got.DeepCopyObject().(*corev1.ConfigMap)
+	more.Finalizers = append(more.Finalizers, "example.com/more")
+	if _, err := f.c.Update(ctx, more); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "metadata.finalizers") {
+		t.Fatalf("adding a finalizer while deleting: %v, want Invalid naming metadata.finalizers", err)
+	}
+	// Data may still change; removing the last finalizer deletes it.
+	if _, err := f.c.Patch(ctx, cm, "default", "held", client.MergePatch, []byte(`{"data":{"k":"v"}}`), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Get(ctx, cm, "default", "held"); err != nil {
+		t.Fatalf("after a patch keeping the finalizer: %v", err)
+	}
+	if _, err := f.c.Patch(ctx, cm, "default", "held", client.MergePatch, []byte(`{"metadata":{"finalizers":null}}`), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Get(ctx, cm, "default", "held"); !apierrors.IsNotFound(err) {
+		t.Fatalf("after its last finalizer was removed: %v, want NotFound", err)
+	}
+}
+
+func TestPropagationPolicy(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cm := res(t, "configmaps")
+	for _, name := range []string{"orphaned", "bad"} {
+		if _, err := f.c.Create(ctx, configMap(name, nil, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Orphan: the orphan finalizer holds it until the garbage collector
+	// has released its dependents.
+	orphan := metav1.DeletePropagationOrphan
+	if _, err := f.c.DeleteWithOptions(ctx, cm, "default", "orphaned", metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.c.Get(ctx, cm, "default", "orphaned")
+	if err != nil || got.GetDeletionTimestamp() == nil || strings.Join(got.GetFinalizers(), ",") != metav1.FinalizerOrphanDependents {
+		t.Fatalf("after an Orphan delete: %v, err %v", got, err)
+	}
+	// An unknown policy is refused, and nothing changes.
+	bogus := metav1.DeletionPropagation("Sideways")
+	_, err = f.c.DeleteWithOptions(ctx, cm, "default", "bad", metav1.DeleteOptions{PropagationPolicy: &bogus})
+	if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), "propagationPolicy") {
+		t.Fatalf("unknown policy: %v, want BadRequest naming propagationPolicy", err)
+	}
+	if got, err := f.c.Get(ctx, cm, "default", "bad"); err != nil || got.GetDeletionTimestamp() != nil {
+		t.Fatalf("after a refused delete: %v, err %v", got, err)
+	}
+	// A kind the collector does not track: deleted, with a warning.
+	ns := res(t, "namespaces")
+	if _, err := f.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "scratch"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.warned = nil
+	if _, err := f.c.DeleteWithOptions(ctx, ns, "", "scratch", metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Get(ctx, ns, "", "scratch"); !apierrors.IsNotFound(err) || len(f.warned) != 1 || !strings.Contains(f.warned[0], "Orphan") {
+		t.Fatalf("namespace deleted with Orphan: get %v, warnings %q", err, f.warned)
+	}
+}

@@ -172,8 +172,28 @@ func (s *Server) replace(ctx context.Context, t *target, from uint64, next func(
 		if apierrors.IsConflict(err) && from == 0 && attempt < conflictRetries {
 			continue
 		}
-		return rec, err
+		if err != nil {
+			return nil, err
+		}
+		// Removing the last finalizer of an object being deleted deletes it.
+		return storage.FinishDeletion(ctx, s.store, t.res, rec)
 	}
+}
+
+// checkPropagation refuses a propagation policy Kubernetes does not know,
+// or one given twice.
+func checkPropagation(opts metav1.DeleteOptions) error {
+	if p := opts.PropagationPolicy; p != nil {
+		if opts.OrphanDependents != nil {
+			return badRequest("propagationPolicy and orphanDependents cannot both be set; orphanDependents is deprecated: use propagationPolicy")
+		}
+		switch *p {
+		case metav1.DeletePropagationOrphan, metav1.DeletePropagationBackground, metav1.DeletePropagationForeground:
+		default:
+			return badRequest("propagationPolicy: Unsupported value: %q: supported values: \"Orphan\", \"Background\", \"Foreground\"", *p)
+		}
+	}
+	return nil
 }
 
 func conflict(t *target, err error) error {
@@ -189,6 +209,10 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t *target) {
 		}
 	}
 	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkPropagation(opts); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -214,7 +238,19 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t *target) {
 		writeRaw(w, http.StatusOK, rec.JSON())
 		return
 	}
-	rec, err := s.store.Delete(r.Context(), t.res, t.namespace, t.name, pre)
+	// Finalizers (the object's own, or the one carrying out an Orphan or
+	// Foreground propagation policy) hold the object, marked, until their
+	// owners remove them.
+	fin := storage.PropagationFinalizer(opts)
+	if fin != "" && !t.res.Collected {
+		policy := metav1.DeletePropagationOrphan
+		if fin == metav1.FinalizerDeleteDependents {
+			policy = metav1.DeletePropagationForeground
+		}
+		addWarnings(w, []string{fmt.Sprintf("propagationPolicy %s is not carried out for %s: the garbage collector does not track their dependents; deleted in the background", policy, t.res.Plural)})
+		fin = ""
+	}
+	rec, _, err := storage.DeleteHonouringFinalizers(r.Context(), s.store, t.res, t.namespace, t.name, pre, fin, s.cfg.Now())
 	if err != nil {
 		writeError(w, err)
 		return

@@ -294,6 +294,7 @@ func TestThreeMastersSurviveLeaderKill(t *testing.T) {
 		}
 		return nil
 	})
+	checkCascade(t, admin)
 	// Bad input: an unknown field is refused, naming it, and nothing is stored.
 	bad := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndata:\n  a: b\nimmutible: true\n"
 	if _, errOut, ok := cli(t, admin, bad, "apply", "-f", "-"); ok || !strings.Contains(errOut, "immutible") {
@@ -510,4 +511,49 @@ func TestRestartedMasterCatchesUpFromSnapshot(t *testing.T) {
 	if !installed {
 		t.Fatalf("the restarted master caught up without installing a snapshot (snapshots before %v, after %v)", before, snapshots(down))
 	}
+}
+
+// checkCascade deletes ReplicaSets with each --cascade: orphan keeps the
+// pods (released), foreground deletes them before the ReplicaSet. The
+// pods stay unbound (no agents), so they go at once.
+func checkCascade(t *testing.T, admin string) {
+	t.Helper()
+	rs := func(name string) string {
+		return "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: " + name + "}\nspec:\n  replicas: 2\n" +
+			"  selector: {matchLabels: {rs: " + name + "}}\n  template:\n    metadata: {labels: {rs: " + name + "}}\n" +
+			"    spec: {containers: [{name: c, image: busybox}]}\n"
+	}
+	pods := func(name string) []string {
+		out := mustCLI(t, admin, "", "get", "pods", "-l", "rs="+name, "-o", "name")
+		return strings.Fields(out)
+	}
+	for _, name := range []string{"keep", "fore"} {
+		mustCLI(t, admin, rs(name), "apply", "-f", "-")
+		waitFor(t, "two pods of ReplicaSet "+name, 10*time.Second, func() error {
+			if p := pods(name); len(p) != 2 {
+				return fmt.Errorf("pods %v", p)
+			}
+			return nil
+		})
+	}
+	if _, errOut, ok := cli(t, admin, "", "delete", "rs", "keep", "--cascade=sideways"); ok || !strings.Contains(errOut, "--cascade") {
+		t.Fatalf("delete --cascade=sideways: ok=%v stderr=%q", ok, errOut)
+	}
+	mustCLI(t, admin, "", "delete", "rs", "keep", "--cascade=orphan")
+	if _, _, ok := cli(t, admin, "", "get", "rs", "keep"); ok {
+		t.Fatal("ReplicaSet keep still there after delete --cascade=orphan (--wait)")
+	}
+	for _, p := range pods("keep") {
+		if out := mustCLI(t, admin, "", "get", p, "-o", "yaml"); strings.Contains(out, "ownerReferences") {
+			t.Fatalf("%s still has an owner after --cascade=orphan:\n%s", p, out)
+		}
+	}
+	if p := pods("keep"); len(p) != 2 {
+		t.Fatalf("orphaned pods: %v, want both kept", p)
+	}
+	mustCLI(t, admin, "", "delete", "rs", "fore", "--cascade=foreground")
+	if p := pods("fore"); len(p) != 0 {
+		t.Fatalf("pods %v left after delete --cascade=foreground returned", p)
+	}
+	mustCLI(t, admin, "", "delete", "pods", "-l", "rs=keep")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/skiffhq/skiff/apis/client"
@@ -20,13 +21,19 @@ func newDeleteCmd(g *globals) *cobra.Command {
 	var ignoreNotFound bool
 	var all, wait bool
 	var gracePeriod int64
+	var cascade string
 	cmd := &cobra.Command{
 		Use:   "delete (-f FILE | TYPE NAME... | TYPE/NAME... | TYPE -l SELECTOR)",
 		Short: "Delete objects",
 		Example: `  skiff delete -f examples/cm.yaml
   skiff delete configmap demo
-  skiff delete pods -l app=web`,
+  skiff delete pods -l app=web
+  skiff delete deployment web --cascade=orphan   # keep its ReplicaSets and pods`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			policy, err := parseCascade(cascade)
+			if err != nil {
+				return err
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -87,7 +94,7 @@ func newDeleteCmd(g *globals) *cobra.Command {
 				}
 			}
 			var failed error
-			opts := metav1.DeleteOptions{}
+			opts := metav1.DeleteOptions{PropagationPolicy: &policy}
 			if gracePeriod >= 0 {
 				opts.GracePeriodSeconds = &gracePeriod
 			}
@@ -122,10 +129,25 @@ func newDeleteCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "delete the objects matching this label selector")
 	cmd.Flags().BoolVar(&ignoreNotFound, "ignore-not-found", false, "treat objects that do not exist as deleted")
 	cmd.Flags().BoolVar(&all, "all", false, "delete every object of the type in the namespace")
-	cmd.Flags().BoolVar(&wait, "wait", true, "wait until pods being stopped by their node are gone")
+	cmd.Flags().BoolVar(&wait, "wait", true, "wait until objects being finalized (pods stopping on their node, owners waiting for their dependents) are gone")
+	cmd.Flags().StringVar(&cascade, "cascade", "background", `what happens to dependents (objects whose ownerReferences name a deleted one): "background" deletes them after it, "foreground" before it, "orphan" keeps them`)
 	cmd.Flags().Int64Var(&gracePeriod, "grace-period", -1, "seconds a pod gets to stop (default: its terminationGracePeriodSeconds); 0 removes it at once")
 	g.addNamespaceFlag(cmd)
 	return cmd
+}
+
+// parseCascade turns --cascade into a propagation policy; true and false
+// are kubectl's older spellings.
+func parseCascade(v string) (metav1.DeletionPropagation, error) {
+	switch v {
+	case "background", "true":
+		return metav1.DeletePropagationBackground, nil
+	case "foreground":
+		return metav1.DeletePropagationForeground, nil
+	case "orphan", "false":
+		return metav1.DeletePropagationOrphan, nil
+	}
+	return "", fmt.Errorf(`--cascade: %q is not one of "background", "foreground", "orphan"`, v)
 }
 
 // waitGone waits until an object being stopped by its node has gone,
@@ -134,7 +156,7 @@ func waitGone(ctx context.Context, c *client.Client, res *resources.Resource, na
 	start := time.Now()
 	last := start
 	for {
-		_, err := c.Get(ctx, res, namespace, name)
+		obj, err := c.Get(ctx, res, namespace, name)
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -142,7 +164,11 @@ func waitGone(ctx context.Context, c *client.Client, res *resources.Resource, na
 			return err
 		}
 		if time.Since(last) >= 3*time.Second {
-			fmt.Fprintf(os.Stderr, "waiting for %s/%s to stop (%s so far)\n", res.Singular, name, time.Since(start).Truncate(time.Second))
+			why := "to stop"
+			if f := obj.GetFinalizers(); len(f) > 0 {
+				why = fmt.Sprintf("to go (finalizers %s)", strings.Join(f, ", "))
+			}
+			fmt.Fprintf(os.Stderr, "waiting for %s/%s %s (%s so far)\n", res.Singular, name, why, time.Since(start).Truncate(time.Second))
 			last = time.Now()
 		}
 		select {

@@ -20,19 +20,28 @@ const Name = "garbage-collector"
 // DefaultWorkers is Config.Workers when zero.
 const DefaultWorkers = 2
 
-// DefaultKinds are the kinds the daemon watches: what the controllers
-// create with ownerReferences (Deployment → ReplicaSet → Pod).
-var DefaultKinds = []string{"Deployment", "ReplicaSet", "Pod"}
-
-// Watch returns the informers of kinds (DefaultKinds when none), for
-// Config.Informers.
-func Watch(infs *reconcile.Informers, kinds ...string) []*reconcile.Informer {
+// Watch returns the informers of kinds (when none: the registry's
+// Collected kinds), for Config.Informers.
+func Watch(infs *reconcile.Informers, reg *resources.Registry, kinds ...string) []*reconcile.Informer {
 	if len(kinds) == 0 {
-		kinds = DefaultKinds
+		kinds = CollectedKinds(reg)
 	}
 	out := make([]*reconcile.Informer, 0, len(kinds))
 	for _, k := range kinds {
 		out = append(out, infs.For(k))
+	}
+	return out
+}
+
+// CollectedKinds are the kinds the registry marks Collected: what the
+// controllers create with ownerReferences (Deployment → ReplicaSet → Pod)
+// and what users commonly give owners.
+func CollectedKinds(reg *resources.Registry) []string {
+	var out []string
+	for _, res := range reg.All() {
+		if res.Collected {
+			out = append(out, res.Kind)
+		}
 	}
 	return out
 }
@@ -92,20 +101,28 @@ func New(cfg Config) *Collector {
 	for _, inf := range cfg.Informers {
 		kind := inf.Kind()
 		inf.AddHandler(reconcile.Handler{
-			OnAdd: func(obj apis.Object) { c.enqueueIfOwned(kind, obj) },
+			OnAdd: func(obj apis.Object) { c.enqueueIfOwned(kind, obj); c.enqueueIfPropagating(kind, obj) },
 			OnUpdate: func(old, obj apis.Object) {
 				if old.GetUID() != obj.GetUID() {
 					// Deleted and recreated between two lists: the
 					// old object's dependents lost their owner.
 					c.ownerGone(old)
 					c.enqueueIfOwned(kind, obj)
+					c.enqueueIfPropagating(kind, obj)
 					return
 				}
 				if !sameRefs(old, obj) || len(old.GetFinalizers()) != len(obj.GetFinalizers()) {
 					c.enqueueIfOwned(kind, obj)
+					c.enqueueIfPropagating(kind, obj)
+				}
+				if !sameRefs(old, obj) {
+					c.enqueuePropagatingOwners(old) // one dependent fewer
 				}
 			},
-			OnDelete: c.ownerGone,
+			OnDelete: func(obj apis.Object) {
+				c.ownerGone(obj)
+				c.enqueuePropagatingOwners(obj)
+			},
 		})
 	}
 	return c
@@ -132,6 +149,32 @@ func splitWorkKey(key string) (kind, namespace, name string, err error) {
 func (c *Collector) enqueueIfOwned(kind string, obj apis.Object) {
 	if len(obj.GetOwnerReferences()) > 0 {
 		c.ctrl.Enqueue(workKey(kind, obj))
+	}
+}
+
+// enqueueIfPropagating enqueues obj when it waits for the collector to
+// orphan or delete its dependents.
+func (c *Collector) enqueueIfPropagating(kind string, obj apis.Object) {
+	if obj.GetDeletionTimestamp() != nil && propagation(obj) != "" {
+		c.ctrl.Enqueue(workKey(kind, obj))
+	}
+}
+
+// enqueuePropagatingOwners enqueues the owners of dep that wait for their
+// dependents to be gone (foreground deletion).
+func (c *Collector) enqueuePropagatingOwners(dep apis.Object) {
+	for _, ref := range dep.GetOwnerReferences() {
+		inf := c.byKind[ref.Kind]
+		if inf == nil {
+			continue
+		}
+		namespace := ""
+		if inf.Resource().Namespaced {
+			namespace = dep.GetNamespace()
+		}
+		if o, ok := inf.Get(namespace, ref.Name); ok && o.GetUID() == ref.UID && o.GetDeletionTimestamp() != nil {
+			c.ctrl.Enqueue(workKey(ref.Kind, o))
+		}
 	}
 }
 

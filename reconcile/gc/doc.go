@@ -4,7 +4,12 @@
 //
 // An owner is identified by its UID: an owner recreated under the same name
 // is another object, and the dependents of the old one are still collected.
-// Objects with finalizers are left alone. Orphaning (kubectl's
-// --cascade=orphan) is the client's part: it removes the ownerReferences
-// before deleting the owner, and the collector then has nothing to do.
+// A dependent with finalizers is only marked for deletion (deletionTimestamp
+// set) and goes once they are removed.
+//
+// It also carries out the propagation policies of deletions: an owner
+// deleted with propagationPolicy Orphan carries the "orphan" finalizer
+// until the collector has removed it from its dependents' ownerReferences;
+// with Foreground it carries "foregroundDeletion" until the collector has
+// deleted its dependents (in the background) and they are gone.
 package gc

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/skiffhq/skiff/apis/storage"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -123,11 +124,12 @@ func TestFinalizersKeepTheDependent(t *testing.T) {
 
 	h.remove("ReplicaSet", "web")
 	eventually(t, "the pod without finalizers collected", func() bool { return h.get("Pod", "plain") == nil })
-	quiet(t, "the pod with a finalizer kept, finalizer and reference intact", func() bool {
+	eventually(t, "the pod with a finalizer marked for deletion, finalizer and reference intact", func() bool {
 		p := h.get("Pod", "kept")
-		return p != nil && p.GetDeletionTimestamp() == nil && slices.Equal(p.GetFinalizers(), []string{"example.com/keep"}) &&
+		return p != nil && p.GetDeletionTimestamp() != nil && slices.Equal(p.GetFinalizers(), []string{"example.com/keep"}) &&
 			len(p.GetOwnerReferences()) == 1
 	})
+	quiet(t, "and kept", func() bool { return h.get("Pod", "kept") != nil })
 
 	// Once its finalizers are removed, it goes.
 	p := h.get("Pod", "kept").(*corev1.Pod).DeepCopy()
@@ -135,5 +137,60 @@ func TestFinalizersKeepTheDependent(t *testing.T) {
 	if _, err := h.w.Update(h.ctx, "Pod", p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "collected once its finalizers are gone", func() bool { return h.get("Pod", "kept") == nil })
+	eventually(t, "deleted once its finalizers are gone", func() bool { return h.get("Pod", "kept") == nil })
+}
+
+// deleteWith deletes kind/name as the API does with a propagation policy.
+func (h *harness) deleteWith(kind, name string, policy metav1.DeletionPropagation) {
+	h.t.Helper()
+	fin := storage.PropagationFinalizer(metav1.DeleteOptions{PropagationPolicy: &policy})
+	if _, _, err := storage.DeleteHonouringFinalizers(h.ctx, h.store, h.res(kind), "default", name, storage.Preconditions{}, fin, h.clk.Now()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func TestOrphanPropagationKeepsTheDependents(t *testing.T) {
+	h := newHarness(t)
+	d := h.create("Deployment", deployment("web"))
+	rs := h.create("ReplicaSet", replicaSet("web-1", ref("Deployment", d)))
+	h.create("Pod", pod("web-1-a", ref("ReplicaSet", rs)))
+	other := h.create("ReplicaSet", replicaSet("other"))
+	shared := ref("ReplicaSet", other)
+	shared.Controller = nil
+	h.create("ReplicaSet", replicaSet("web-2", ref("Deployment", d), shared))
+
+	h.deleteWith("Deployment", "web", metav1.DeletePropagationOrphan)
+	eventually(t, "the Deployment gone", func() bool { return h.get("Deployment", "web") == nil })
+	quiet(t, "its ReplicaSets orphaned, not deleted, their pods kept", func() bool {
+		rs1, rs2 := h.get("ReplicaSet", "web-1"), h.get("ReplicaSet", "web-2")
+		return rs1 != nil && rs2 != nil && len(rs1.GetOwnerReferences()) == 0 && rs1.GetDeletionTimestamp() == nil &&
+			len(rs2.GetOwnerReferences()) == 1 && rs2.GetOwnerReferences()[0].UID == other.GetUID() &&
+			h.get("Pod", "web-1-a") != nil
+	})
+}
+
+func TestForegroundPropagationDeletesDependentsFirst(t *testing.T) {
+	h := newHarness(t)
+	rs := h.create("ReplicaSet", replicaSet("web"))
+	h.create("Pod", pod("web-a", ref("ReplicaSet", rs)))
+	held := pod("web-held", ref("ReplicaSet", rs))
+	held.Finalizers = []string{"example.com/hold"}
+	h.create("Pod", held)
+
+	h.deleteWith("ReplicaSet", "web", metav1.DeletePropagationForeground)
+	eventually(t, "the free pod deleted", func() bool { return h.get("Pod", "web-a") == nil })
+	quiet(t, "the ReplicaSet waits, marked, for the held pod", func() bool {
+		r := h.get("ReplicaSet", "web")
+		p := h.get("Pod", "web-held")
+		return r != nil && r.GetDeletionTimestamp() != nil && p != nil && p.GetDeletionTimestamp() != nil
+	})
+
+	p := h.get("Pod", "web-held").(*corev1.Pod).DeepCopy()
+	p.Finalizers = nil
+	if _, err := h.w.Update(h.ctx, "Pod", p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pod, then the ReplicaSet gone", func() bool {
+		return h.get("Pod", "web-held") == nil && h.get("ReplicaSet", "web") == nil
+	})
 }

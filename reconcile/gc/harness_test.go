@@ -39,7 +39,7 @@ func newHarness(t *testing.T) *harness {
 	env := reconciletest.NewEnv(t)
 	h := &harness{t: t, ctx: env.Ctx, store: env.Store, clk: env.Clock, w: env.Writer}
 	infs := reconcile.NewInformers(env.Store, reg, env.Log)
-	h.c = New(Config{Informers: Watch(infs), Reader: env.Store, Registry: reg, Writer: env.Writer, Clock: env.Clock, Logger: env.Log})
+	h.c = New(Config{Informers: Watch(infs, reg), Reader: env.Store, Registry: reg, Writer: env.Writer, Clock: env.Clock, Logger: env.Log})
 	env.Run(t, infs, h.c)
 	return h
 }

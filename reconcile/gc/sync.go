@@ -37,8 +37,11 @@ func (c *Collector) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	obj, ok := inf.Get(namespace, name)
-	if !ok || obj.GetDeletionTimestamp() != nil {
-		return nil // gone, or already on its way
+	if !ok {
+		return nil
+	}
+	if obj.GetDeletionTimestamp() != nil {
+		return c.propagate(ctx, kind, obj) // on its way: orphan or delete its dependents if asked
 	}
 	refs := obj.GetOwnerReferences()
 	if len(refs) == 0 {
@@ -58,10 +61,8 @@ func (c *Collector) sync(ctx context.Context, key string) error {
 	case len(live) == len(refs):
 		return nil
 	case len(live) == 0:
-		if fins := obj.GetFinalizers(); len(fins) > 0 {
-			c.log.Debug("owners gone, but finalizers keep it", "kind", kind, "object", reconcile.Key(obj), "finalizers", fins)
-			return nil
-		}
+		// With finalizers, the delete only marks it: it goes once they
+		// are removed.
 		err := c.cfg.Writer.Delete(ctx, kind, namespace, name, storage.Preconditions{UID: string(obj.GetUID())})
 		if apierrors.IsNotFound(err) {
 			return nil

@@ -1,0 +1,100 @@
+package gc
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/storage"
+	"github.com/skiffhq/skiff/reconcile"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// propagation returns the propagation finalizer obj carries (orphan or
+// foregroundDeletion; the API never sets both), or "".
+func propagation(obj apis.Object) string {
+	for _, f := range obj.GetFinalizers() {
+		if f == metav1.FinalizerOrphanDependents || f == metav1.FinalizerDeleteDependents {
+			return f
+		}
+	}
+	return ""
+}
+
+// propagate carries out the deletion of owner, marked with a propagation
+// finalizer: orphan removes the owner from its dependents'
+// ownerReferences; foregroundDeletion deletes the dependents and waits
+// until they are gone. Either way the finalizer is then removed, and with
+// the last one the owner goes.
+func (c *Collector) propagate(ctx context.Context, kind string, owner apis.Object) error {
+	fin := propagation(owner)
+	if fin == "" {
+		return nil
+	}
+	deps := c.dependents(owner)
+	switch fin {
+	case metav1.FinalizerOrphanDependents:
+		for _, d := range deps {
+			if err := c.release(ctx, d, owner); err != nil {
+				return err
+			}
+		}
+	case metav1.FinalizerDeleteDependents:
+		waiting := 0
+		for _, d := range deps {
+			waiting++
+			if d.obj.GetDeletionTimestamp() != nil {
+				continue // on its way; its deletion enqueues the owner again
+			}
+			err := c.cfg.Writer.Delete(ctx, d.kind, d.obj.GetNamespace(), d.obj.GetName(), storage.Preconditions{UID: string(d.obj.GetUID())})
+			if apierrors.IsNotFound(err) {
+				waiting--
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("deleting %s %s, a dependent of %s %s: %w", d.kind, reconcile.Key(d.obj), kind, reconcile.Key(owner), err)
+			}
+		}
+		if waiting > 0 {
+			c.log.Debug("foreground deletion waits for dependents", "kind", kind, "object", reconcile.Key(owner), "dependents", waiting)
+			return nil
+		}
+	}
+	upd := owner.DeepCopyObject().(apis.Object)
+	upd.SetFinalizers(slices.DeleteFunc(slices.Clone(owner.GetFinalizers()), func(f string) bool { return f == fin }))
+	if _, err := c.cfg.Writer.Update(ctx, kind, upd); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing finalizer %s of %s %s: %w", fin, kind, reconcile.Key(owner), err)
+	}
+	c.log.Info("carried out a deletion's propagation", "kind", kind, "object", reconcile.Key(owner), "finalizer", fin, "dependents", len(deps))
+	return nil
+}
+
+type dependent struct {
+	kind string
+	obj  apis.Object
+}
+
+// dependents are the cached objects that have owner among their owners.
+func (c *Collector) dependents(owner apis.Object) []dependent {
+	var out []dependent
+	for _, inf := range c.cfg.Informers {
+		for _, d := range inf.ByIndex(reconcile.IndexOwnerUID, string(owner.GetUID())) {
+			out = append(out, dependent{kind: inf.Kind(), obj: d})
+		}
+	}
+	return out
+}
+
+// release removes owner from d's ownerReferences.
+func (c *Collector) release(ctx context.Context, d dependent, owner apis.Object) error {
+	upd := d.obj.DeepCopyObject().(apis.Object)
+	upd.SetOwnerReferences(slices.DeleteFunc(slices.Clone(d.obj.GetOwnerReferences()), func(r metav1.OwnerReference) bool {
+		return r.UID == owner.GetUID()
+	}))
+	if _, err := c.cfg.Writer.Update(ctx, d.kind, upd); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("orphaning %s %s: %w", d.kind, reconcile.Key(d.obj), err)
+	}
+	return nil
+}
