@@ -68,6 +68,16 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec: {containers: [{name: c, image: a}]}`, "spec.replicas"},
+		{"unknown taint effect", `apiVersion: v1
+kind: Node
+metadata: {name: n1}
+spec: {taints: [{key: dedicated, value: db, effect: Sometimes}]}`, "spec.taints[0].effect"},
+		{"unknown toleration effect", `apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: default}
+spec:
+  containers: [{name: c, image: a}]
+  tolerations: [{key: dedicated, operator: Exists, effect: Sometimes}]`, "spec.tolerations[0].effect"},
 		{"service port out of range", `apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: default}
