@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
+	"github.com/skiffhq/skiff/apis/server"
 	"github.com/skiffhq/skiff/raftfsm"
 )
 
@@ -37,6 +39,12 @@ type ServerConfig struct {
 	Agent AgentConfig
 	// ClusterCIDR is where nodes' pod CIDRs (/24 each) come from.
 	ClusterCIDR string
+	// ServiceCIDR is where Services' cluster IPs come from (default
+	// 10.43.0.0/16), NodePortRange their node ports (30000-32767). Every
+	// master must be given the same.
+	ServiceCIDR, NodePortRange string
+	// services is both, parsed by check.
+	services server.ServiceRanges
 	// NodeMonitorGrace: a node whose agent has not posted its status for
 	// longer is marked Ready=Unknown and tainted unreachable; zero means
 	// 20 s.
@@ -86,6 +94,20 @@ func (c *ServerConfig) check() error {
 	if c.ClusterCIDR == "" {
 		c.ClusterCIDR = "10.42.0.0/16"
 	}
+	if c.ServiceCIDR == "" {
+		c.ServiceCIDR = server.DefaultServiceCIDR
+	}
+	if c.NodePortRange == "" {
+		c.NodePortRange = server.DefaultNodePortRange
+	}
+	svcRanges, err := server.ParseServiceRanges(c.ServiceCIDR, c.NodePortRange)
+	if err != nil {
+		return fmt.Errorf("--service-cidr / --service-node-port-range: %w", err)
+	}
+	if pods, err := netip.ParsePrefix(c.ClusterCIDR); err == nil && pods.Overlaps(svcRanges.ClusterIPs) {
+		return fmt.Errorf("--service-cidr %s overlaps --cluster-cidr %s: pod and service addresses must differ", c.ServiceCIDR, c.ClusterCIDR)
+	}
+	c.services = svcRanges
 	switch {
 	case c.MetricsPeriod == 0:
 		c.MetricsPeriod = 15 * time.Second

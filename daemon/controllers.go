@@ -5,6 +5,7 @@ import (
 
 	"github.com/skiffhq/skiff/reconcile"
 	"github.com/skiffhq/skiff/reconcile/deployment"
+	"github.com/skiffhq/skiff/reconcile/endpoints"
 	"github.com/skiffhq/skiff/reconcile/eventttl"
 	"github.com/skiffhq/skiff/reconcile/gc"
 	"github.com/skiffhq/skiff/reconcile/nodelifecycle"
@@ -30,6 +31,8 @@ func (m *masterProc) runControllers(ctx context.Context) {
 	nodes := nodelifecycle.New(nodelifecycle.Config{Nodes: infs.For("Node"), Pods: infs.For("Pod"), Writer: w,
 		PodDeleter: nodelifecycle.StorePodDeleter{Store: m.store, Registry: m.reg}, Recorder: nodeRec,
 		MonitorGrace: m.cfg.NodeMonitorGrace, PodEvictionTimeout: m.cfg.PodEvictionTimeout, Logger: log})
+	eps := endpoints.New(endpoints.Config{Services: infs.For("Service"), Pods: infs.For("Pod"), Endpoints: infs.For("Endpoints"),
+		Writer: w, Logger: log})
 	events := eventttl.New(eventttl.Config{Events: infs.For("Event"), Writer: w, Logger: log})
 	if err := reconcile.RunAll(ctx, log,
 		reconcile.Name("informers", infs),
@@ -38,6 +41,7 @@ func (m *masterProc) runControllers(ctx context.Context) {
 		reconcile.Name(nodelifecycle.Name, nodes),
 		reconcile.Name(deployment.Name, deploy),
 		reconcile.Name(eventttl.Name, events),
+		reconcile.Name(endpoints.Name, eps),
 	); err != nil && ctx.Err() == nil {
 		log.Warn("controllers stopped", "err", err)
 	}

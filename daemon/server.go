@@ -215,6 +215,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		AgentTransport: m.agentTransport,
 		Metrics:        metricsReader{m},
 		UploadDir:      cfg.DataDir,
+		Services:       cfg.services,
 	}
 	authn := &auth.Authenticator{Users: m.lookupUser}
 	if !cfg.Insecure {
@@ -478,6 +479,7 @@ func (m *masterProc) lead(ctx context.Context) {
 	go m.runScheduler(ctx)
 	go m.runControllers(ctx)
 	go m.scrapeMetrics(ctx)
+	go m.keepAPIService(ctx)
 	if m.newTokens {
 		m.tokensOnce.Do(func() {
 			retry(ctx, m.log, "creating the first join tokens", func() error { return m.firstTokens(ctx) })

@@ -3,6 +3,7 @@ package raftfsm
 import (
 	"fmt"
 
+	"github.com/hashicorp/go-memdb"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -11,6 +12,10 @@ const (
 	indexID    = "id"    // namespace + name, unique
 	indexOwner = "owner" // UIDs of owner references
 	indexNode  = "node"  // pods: spec.nodeName
+	// Services: the allocated cluster IP and node ports, each held by one
+	// Service at most (see service.go).
+	indexClusterIP = "clusterIP"
+	indexNodePort  = "nodePort"
 )
 
 // stringIndex indexes records by one string derived from them; the
@@ -99,6 +104,7 @@ var (
 )
 
 // extraIndexes are the per-kind indexes beyond id, uid and owner.
-var extraIndexes = map[string]map[string]stringIndex{
-	"Pod": {indexNode: podNodeIndex},
+var extraIndexes = map[string]map[string]memdb.Indexer{
+	"Pod":     {indexNode: podNodeIndex},
+	"Service": {indexClusterIP: serviceClusterIPIndex, indexNodePort: serviceNodePortIndex},
 }

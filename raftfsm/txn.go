@@ -107,6 +107,9 @@ func (t *writeTxn) create(kind string, raw json.RawMessage) (*record, error) {
 	if t.get(kind, obj.GetNamespace(), obj.GetName()) != nil {
 		return nil, apierrors.NewAlreadyExists(groupResource(res), obj.GetName())
 	}
+	if err := t.admitService(obj); err != nil {
+		return nil, err
+	}
 	rec := t.newRecordAt(kind, obj, raw, reusable)
 	t.mutated = true
 	if err := t.txn.Insert(kind, rec); err != nil {
@@ -133,6 +136,9 @@ func (t *writeTxn) update(kind string, raw json.RawMessage, precondition uint64)
 	if uid := obj.GetUID(); uid != "" && uid != cur.obj.GetUID() {
 		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(),
 			fmt.Errorf("uid %s does not match the stored object's %s", uid, cur.obj.GetUID()))
+	}
+	if err := t.admitService(obj); err != nil {
+		return nil, err
 	}
 	rec := t.newRecordAt(kind, obj, raw, reusable)
 	t.mutated = true

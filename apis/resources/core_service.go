@@ -14,7 +14,11 @@ func serviceResources() []*Resource {
 		New:      func() apis.Object { return &corev1.Service{} },
 		Default:  defaults.Service,
 		Validate: validation.Service,
-		Acted:    metadataActed,
+		// Cluster IPs and node ports are allocated, the selector and
+		// ports drive the Endpoints; the proxier that acts on the rest
+		// (sessionAffinity, externalTrafficPolicy, ...) comes later.
+		Acted: append(append([]string{}, metadataActed...), "spec.type", "spec.clusterIP", "spec.clusterIPs", "spec.ipFamilies", "spec.ipFamilyPolicy",
+			"spec.selector", "spec.ports", "spec.ports[].*", "spec.publishNotReadyAddresses", "spec.externalName"),
 	}, {
 		Version: "v1", Kind: "Endpoints", Plural: "endpoints", Singular: "endpoints", ShortNames: []string{"ep"},
 		Namespaced: true, Collected: true,

@@ -55,6 +55,9 @@ type Config struct {
 	UploadDir string
 	// Metrics serves metrics.k8s.io reads; nil answers them with 503.
 	Metrics MetricsReader
+	// Services are the ranges of Services' cluster IPs and node ports;
+	// zero means DefaultServiceRanges.
+	Services ServiceRanges
 }
 
 // Server is the HTTP API.
@@ -79,6 +82,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = resources.Default()
+	}
+	if !cfg.Services.ClusterIPs.IsValid() {
+		cfg.Services = DefaultServiceRanges()
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, reg: cfg.Registry, log: cfg.Logger.With("component", "api")}
 	s.mux = http.NewServeMux()

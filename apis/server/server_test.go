@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -471,5 +472,92 @@ func TestPropagationPolicy(t *testing.T) {
 	}
 	if _, err := f.c.Get(ctx, ns, "", "scratch"); !apierrors.IsNotFound(err) || len(f.warned) != 1 || !strings.Contains(f.warned[0], "Orphan") {
 		t.Fatalf("namespace deleted with Orphan: get %v, warnings %q", err, f.warned)
+	}
+}
+
+func service(name, clusterIP string, typ corev1.ServiceType, nodePort int32) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.ServiceSpec{Type: typ, ClusterIP: clusterIP, Selector: map[string]string{"app": name},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, NodePort: nodePort}}},
+	}
+}
+
+func TestServiceClusterIPsAndNodePorts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	svcs := res(t, "services")
+	cidr := netip.MustParsePrefix(server.DefaultServiceCIDR)
+	create := func(s *corev1.Service) (*corev1.Service, error) {
+		obj, err := f.c.Create(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		return obj.(*corev1.Service), nil
+	}
+	a, err := create(service("a", "", "", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := create(service("b", "", corev1.ServiceTypeNodePort, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*corev1.Service{a, b} {
+		ip, err := netip.ParseAddr(s.Spec.ClusterIP)
+		if err != nil || !cidr.Contains(ip) || len(s.Spec.ClusterIPs) != 1 || s.Spec.ClusterIPs[0] != s.Spec.ClusterIP {
+			t.Fatalf("%s: clusterIP %q clusterIPs %v, want one address of %s", s.Name, s.Spec.ClusterIP, s.Spec.ClusterIPs, cidr)
+		}
+	}
+	if a.Spec.ClusterIP == b.Spec.ClusterIP {
+		t.Fatalf("both got %s", a.Spec.ClusterIP)
+	}
+	if np := b.Spec.Ports[0].NodePort; np < 30000 || np > 32767 {
+		t.Fatalf("node port %d, want one of 30000-32767", np)
+	}
+	if a.Spec.Ports[0].NodePort != 0 {
+		t.Fatalf("a ClusterIP service got node port %d", a.Spec.Ports[0].NodePort)
+	}
+	// Applying the manifest again (no clusterIP, no nodePort) keeps both.
+	again := service("b", "", corev1.ServiceTypeNodePort, 0)
+	again.ResourceVersion = b.ResourceVersion
+	upd, err := f.c.Update(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := upd.(*corev1.Service); u.Spec.ClusterIP != b.Spec.ClusterIP || u.Spec.Ports[0].NodePort != b.Spec.Ports[0].NodePort {
+		t.Fatalf("update without them: %s/%d, want %s/%d kept", u.Spec.ClusterIP, u.Spec.Ports[0].NodePort, b.Spec.ClusterIP, b.Spec.Ports[0].NodePort)
+	}
+	// Bad requests, each naming the field, storing nothing.
+	for _, tc := range []struct {
+		svc   *corev1.Service
+		field string
+	}{
+		{service("taken", a.Spec.ClusterIP, "", 0), "spec.clusterIP"},
+		{service("outside", "192.168.7.7", "", 0), "spec.clusterIP"},
+		{service("network", cidr.Addr().String(), "", 0), "spec.clusterIP"},
+		{service("port-taken", "", corev1.ServiceTypeNodePort, b.Spec.Ports[0].NodePort), "spec.ports[0].nodePort"},
+		{service("port-outside", "", corev1.ServiceTypeNodePort, 8080), "spec.ports[0].nodePort"},
+	} {
+		_, err := create(tc.svc)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: %v, want Invalid naming %s", tc.svc.Name, err, tc.field)
+		}
+		if _, err := f.c.Get(ctx, svcs, "default", tc.svc.Name); !apierrors.IsNotFound(err) {
+			t.Errorf("%s stored after a refusal: %v", tc.svc.Name, err)
+		}
+	}
+	// A requested address that is free is honoured; a deleted Service
+	// frees its address and node port.
+	if _, err := f.c.Delete(ctx, svcs, "default", "a", nil); err != nil {
+		t.Fatal(err)
+	}
+	reuse, err := create(service("reuse", a.Spec.ClusterIP, corev1.ServiceTypeNodePort, 0))
+	if err != nil || reuse.Spec.ClusterIP != a.Spec.ClusterIP {
+		t.Fatalf("requesting a freed address: %v %v", reuse, err)
+	}
+	headless, err := create(service("headless", "None", "", 0))
+	if err != nil || headless.Spec.ClusterIP != "None" {
+		t.Fatalf("headless: %v %v", headless, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/skiffhq/skiff/apis/manifest"
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/storage"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -44,17 +45,39 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, t *target) {
 	if t.res.Default != nil {
 		t.res.Default(obj)
 	}
-	if err := invalid(t.res, obj.GetName(), obj, nil); err != nil {
-		writeError(w, err)
-		return
-	}
-	rec, err := s.store.Create(r.Context(), t.res, obj)
+	rec, err := s.createObject(r.Context(), t, obj)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	addWarnings(w, warnings)
 	writeRaw(w, http.StatusCreated, rec.JSON())
+}
+
+// createObject validates and stores a new object; a Service first gets its
+// cluster IP and node ports, picked again if another writer took them.
+func (s *Server) createObject(ctx context.Context, t *target, obj apis.Object) (storage.Record, error) {
+	avoid := map[string]bool{}
+	for attempt := 0; ; attempt++ {
+		next := obj
+		var alloc *serviceAllocation
+		if svc, ok := obj.(*corev1.Service); ok {
+			svc = svc.DeepCopy()
+			var err error
+			if alloc, err = s.prepareService(ctx, svc, nil, avoid); err != nil {
+				return nil, err
+			}
+			next = svc
+		}
+		if err := invalid(t.res, next.GetName(), next, nil); err != nil {
+			return nil, err
+		}
+		rec, err := s.store.Create(ctx, t.res, next)
+		if err != nil && alloc != nil && attempt < conflictRetries && alloc.retryable(err, next.(*corev1.Service), avoid) {
+			continue
+		}
+		return rec, err
+	}
 }
 
 // readObject reads and strictly decodes the request body as t's kind.
@@ -136,6 +159,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, t *target) {
 // object; otherwise from is a precondition. The main endpoint keeps the
 // stored status; /status keeps everything but the status.
 func (s *Server) replace(ctx context.Context, t *target, from uint64, next func(cur apis.Object) (apis.Object, error)) (storage.Record, error) {
+	avoid := map[string]bool{}
 	for attempt := 0; ; attempt++ {
 		cur, err := s.current(ctx, t)
 		if err != nil {
@@ -161,6 +185,12 @@ func (s *Server) replace(ctx context.Context, t *target, from uint64, next func(
 		if t.res.Default != nil {
 			t.res.Default(obj)
 		}
+		var alloc *serviceAllocation
+		if svc, ok := obj.(*corev1.Service); ok && t.subresource == "" {
+			if alloc, err = s.prepareService(ctx, svc, curObj.(*corev1.Service), avoid); err != nil {
+				return nil, err
+			}
+		}
 		if err := invalid(t.res, t.name, obj, curObj); err != nil {
 			return nil, err
 		}
@@ -170,6 +200,9 @@ func (s *Server) replace(ctx context.Context, t *target, from uint64, next func(
 		obj.SetResourceVersion("")
 		rec, err := s.store.Update(ctx, t.res, obj, curRV)
 		if apierrors.IsConflict(err) && from == 0 && attempt < conflictRetries {
+			continue
+		}
+		if err != nil && alloc != nil && attempt < conflictRetries && alloc.retryable(err, obj.(*corev1.Service), avoid) {
 			continue
 		}
 		if err != nil {

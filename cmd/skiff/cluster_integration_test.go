@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -295,6 +297,7 @@ func TestThreeMastersSurviveLeaderKill(t *testing.T) {
 		return nil
 	})
 	checkCascade(t, admin)
+	checkServices(t, admin)
 	// Bad input: an unknown field is refused, naming it, and nothing is stored.
 	bad := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndata:\n  a: b\nimmutible: true\n"
 	if _, errOut, ok := cli(t, admin, bad, "apply", "-f", "-"); ok || !strings.Contains(errOut, "immutible") {
@@ -556,4 +559,46 @@ func checkCascade(t *testing.T, admin string) {
 		t.Fatalf("pods %v left after delete --cascade=foreground returned", p)
 	}
 	mustCLI(t, admin, "", "delete", "pods", "-l", "rs=keep")
+}
+
+// checkServices applies examples/web (a Deployment and its Service) and
+// checks the addresses the API gave, the kubernetes Service and its
+// Endpoints (one per master), and bad input.
+func checkServices(t *testing.T, admin string) {
+	t.Helper()
+	web := filepath.Join("..", "..", "examples", "web")
+	mustCLI(t, admin, "", "apply", "-f", web)
+	if out := mustCLI(t, admin, "", "apply", "-f", web); strings.Count(out, "unchanged") != 2 {
+		t.Fatalf("second apply of examples/web changed something (an allocated address lost?):\n%s", out)
+	}
+	out := mustCLI(t, admin, "", "get", "svc", "-o", "wide")
+	if !regexp.MustCompile(`(?m)^kubernetes\s+ClusterIP\s+10\.43\.0\.1\s`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^web\s+ClusterIP\s+10\.43\.\d+\.\d+\s`).MatchString(out) {
+		t.Fatalf("get svc:\n%s", out)
+	}
+	waitFor(t, "the kubernetes endpoints listing the three masters", 15*time.Second, func() error {
+		out := mustCLI(t, admin, "", "get", "endpoints", "kubernetes", "-o", "yaml")
+		if strings.Count(out, "ip: 127.0.0.1") != 3 {
+			return fmt.Errorf("%s", out)
+		}
+		return nil
+	})
+	waitFor(t, "endpoints for the web service", 10*time.Second, func() error {
+		_, errOut, ok := cli(t, admin, "", "get", "endpoints", "web")
+		if !ok {
+			return fmt.Errorf("%s", errOut)
+		}
+		return nil
+	})
+	bad := "apiVersion: v1\nkind: Service\nmetadata: {name: elsewhere}\nspec: {clusterIP: 192.168.1.1, ports: [{port: 80}]}\n"
+	if _, errOut, ok := cli(t, admin, bad, "apply", "-f", "-"); ok || !strings.Contains(errOut, "spec.clusterIP") || !strings.Contains(errOut, "10.43.0.0/16") {
+		t.Fatalf("a cluster IP outside the service CIDR: ok=%v stderr=%q", ok, errOut)
+	}
+	mustCLI(t, admin, "", "delete", "-f", web)
+	waitFor(t, "the web endpoints deleted with their service", 10*time.Second, func() error {
+		if _, _, ok := cli(t, admin, "", "get", "endpoints", "web"); ok {
+			return errors.New("still there")
+		}
+		return nil
+	})
 }

@@ -61,6 +61,8 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.Restore, "restore", "", "start a new one-master cluster from a snapshot saved with `skiff snapshot save`")
 	f.BoolVar(&cfg.NoAgent, "no-agent", false, "do not run the node agent in this process")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod addresses; each node gets a /24 of it")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.43.0.0/16", "Services' cluster IPs (the same on every master)")
+	f.StringVar(&cfg.NodePortRange, "service-node-port-range", "30000-32767", "Services' node ports (the same on every master)")
 	f.DurationVar(&cfg.NodeMonitorGrace, "node-monitor-grace", 20*time.Second, "a node silent for longer is marked Ready=Unknown and tainted unreachable")
 	f.DurationVar(&cfg.PodEvictionTimeout, "pod-eviction-timeout", 30*time.Second, "the pods of a node unreachable or not ready for longer are deleted and replaced elsewhere")
 	f.DurationVar(&cfg.MetricsPeriod, "metrics-period", 15*time.Second, "how often the leader scrapes the nodes' CPU and memory usage (skiff top, autoscaling)")
