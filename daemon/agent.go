@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"github.com/skiffhq/skiff/apis/client"
 	"github.com/skiffhq/skiff/apis/pki"
 	"github.com/skiffhq/skiff/apis/resources"
+	"github.com/skiffhq/skiff/apis/server"
 	"github.com/skiffhq/skiff/apis/skiffv1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -54,7 +56,14 @@ type AgentConfig struct {
 	Runtime string
 	// RegistryConfig is a registries.yaml (mirrors, plain HTTP, auth).
 	RegistryConfig string
-	SyncPeriod     time.Duration
+	// ProxyMode is how Services are programmed: auto (the default),
+	// nftables, or none (no service proxy; the default of the fake
+	// runtime, which must not touch the host).
+	ProxyMode string
+	// ServiceCIDR is the masters' --service-cidr, routed to the proxy's
+	// sink device; default 10.43.0.0/16.
+	ServiceCIDR string
+	SyncPeriod  time.Duration
 	// UsagePeriod is how often pods' and the node's usage is reported;
 	// default 15 s.
 	UsagePeriod time.Duration
@@ -154,6 +163,11 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	}
 	go ag.Heartbeat(ctx, nc)
 	go ag.MeasureUsage(ctx, cfg.UsagePeriod)
+	if cfg.ProxyMode != ProxyNone {
+		if err := startProxy(ctx, cfg, api, log); err != nil {
+			return fmt.Errorf("service proxy: %w", err)
+		}
+	}
 
 	pods := client.NewInformer(api, resourceOf(api, "Pod"), client.ListOptions{FieldSelector: "spec.nodeName=" + cfg.NodeName}, log)
 	pods.AddHandler(client.Handler{
@@ -211,6 +225,22 @@ func (cfg *AgentConfig) defaults() error {
 	case "containerd", "fake":
 	default:
 		return fmt.Errorf("--runtime %q: must be containerd or fake", cfg.Runtime)
+	}
+	switch cfg.ProxyMode {
+	case "", ProxyAuto:
+		cfg.ProxyMode = ProxyAuto
+		if cfg.Runtime == "fake" {
+			cfg.ProxyMode = ProxyNone
+		}
+	case ProxyNFTables, ProxyNone:
+	default:
+		return fmt.Errorf("--proxy-mode %q: must be auto, nftables or none", cfg.ProxyMode)
+	}
+	if cfg.ServiceCIDR == "" {
+		cfg.ServiceCIDR = server.DefaultServiceCIDR
+	}
+	if _, err := netip.ParsePrefix(cfg.ServiceCIDR); err != nil {
+		return fmt.Errorf("--service-cidr %q: %w", cfg.ServiceCIDR, err)
 	}
 	return nil
 }

@@ -33,6 +33,9 @@ func (m *masterProc) runAgent(ctx context.Context) {
 	if cfg.Version == "" {
 		cfg.Version = m.cfg.Version
 	}
+	if cfg.ServiceCIDR == "" {
+		cfg.ServiceCIDR = m.cfg.ServiceCIDR
+	}
 	if cfg.Labels == nil {
 		cfg.Labels = map[string]string{}
 	}

@@ -37,6 +37,7 @@ func newAgentCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/skiff-agent", "directory for the node's credentials, pods' files, logs and images/")
 	f.StringVar(&cfg.Join, "join", "", "API address (host:port) of a master, the first time")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.43.0.0/16", "the masters' --service-cidr: routed to the service proxy so that no service traffic leaves by the default route")
 	f.StringVar(&cfg.Token, "token", "", "worker join token (with --join)")
 	addNodeFlags(f, &cfg, &labels, &taints)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
@@ -56,6 +57,7 @@ func addNodeFlags(f *pflag.FlagSet, cfg *daemon.AgentConfig, labels, taints *[]s
 	f.StringArrayVar(labels, "node-label", nil, "node label key=value (repeatable)")
 	f.StringArrayVar(taints, "node-taint", nil, "node taint key=value:Effect (repeatable)")
 	f.IntVar(&cfg.MaxPods, "max-pods", 110, "the node's pod capacity")
+	f.StringVar(&cfg.ProxyMode, "proxy-mode", "auto", "how Services are programmed: auto, nftables, or none (default none with --runtime fake)")
 }
 
 func parseNodeFlags(cfg *daemon.AgentConfig, labels, taints []string) error {

@@ -66,6 +66,9 @@ type agentProc struct {
 	exited chan struct{}
 }
 
+// proxyTable is the nftables table of the agent's service proxy.
+func (a *agentProc) proxyTable() string { return "skt-proxy-" + a.node }
+
 func (a *agentProc) Write(p []byte) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -82,7 +85,7 @@ func (a *agentProc) start() {
 	a.t.Helper()
 	a.cmd = exec.Command(skiffBin, append([]string{"agent", "--data-dir", a.dir, "--node-name", a.node,
 		"--agent-addr", a.addr, "--sync-period", "2s", "--usage-period", "1s"}, a.args...)...)
-	a.cmd.Env = append(os.Environ(), "SKIFF_BRIDGE="+a.bridge)
+	a.cmd.Env = append(os.Environ(), "SKIFF_BRIDGE="+a.bridge, "SKIFF_PROXY_TABLE="+a.proxyTable())
 	a.cmd.Stdout, a.cmd.Stderr = a, a
 	if err := a.cmd.Start(); err != nil {
 		a.t.Fatal(err)
@@ -744,8 +747,63 @@ spec:
 		if out := mustCLI(t, admin, "", "get", "rs", "web", "-o", "json"); !strings.Contains(out, `"readyReplicas": 2`) && !strings.Contains(out, `"readyReplicas":2`) {
 			t.Fatalf("ReplicaSet status:\n%s", out)
 		}
+		// A Service in front of them: its cluster IP balances over both,
+		// from the host, through the agent's nftables proxy.
+		mustCLI(t, admin, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}\n", "apply", "-f", "-")
+		var svc corev1.Service
+		if err := json.Unmarshal([]byte(mustCLI(t, admin, "", "get", "svc", "web", "-o", "json")), &svc); err != nil {
+			t.Fatal(err)
+		}
+		vip := "http://" + svc.Spec.ClusterIP + "/"
+		// A new connection per request: balancing is per connection.
+		fresh := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		hosts := func() map[string]int {
+			seen := map[string]int{}
+			for range 30 {
+				resp, err := fresh.Get(vip)
+				if err != nil {
+					seen["error: "+err.Error()]++
+					continue
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body := string(raw)
+				for _, l := range strings.Split(body, "\n") {
+					if h, ok := strings.CutPrefix(l, "hostname: "); ok {
+						seen[h]++
+					}
+				}
+			}
+			return seen
+		}
+		waitFor(t, "30 requests to the cluster IP reaching both pods", 30*time.Second, func() error {
+			if seen := hosts(); len(seen) != 2 || func() bool {
+				for h := range seen {
+					if !strings.HasPrefix(h, "web-") {
+						return true
+					}
+				}
+				return false
+			}() {
+				return fmt.Errorf("answers by hostname: %v", seen)
+			}
+			return nil
+		})
 		mustCLI(t, admin, rs(1), "apply", "-f", "-")
 		waitFor(t, "scaled to 1", 60*time.Second, running(1))
+		waitFor(t, "the cluster IP reaching the one pod left", 30*time.Second, func() error {
+			if seen := hosts(); len(seen) != 1 {
+				return fmt.Errorf("answers by hostname: %v", seen)
+			}
+			return nil
+		})
+		mustCLI(t, admin, "", "delete", "svc", "web")
+		waitFor(t, "the deleted service's cluster IP refusing", 30*time.Second, func() error {
+			if _, err := fresh.Get(vip); err == nil {
+				return errors.New("it still answers")
+			}
+			return nil
+		})
 		// The garbage collector removes the pods with their ReplicaSet.
 		mustCLI(t, admin, "", "delete", "rs", "web")
 		waitFor(t, "the ReplicaSet's pods collected", 60*time.Second, func() error {
@@ -1047,6 +1105,7 @@ func removeAgentLeftovers(t *testing.T, a *agentProc, sock string) {
 	}
 	os.Remove(filepath.Join("/run/skiff/netns", a.node))
 	exec.Command("ip", "link", "del", a.bridge).Run()
+	exec.Command("nft", "delete", "table", "ip", a.proxyTable()).Run()
 	removeCgroups(t, ns)
 }
 

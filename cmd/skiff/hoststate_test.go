@@ -16,6 +16,9 @@ type hostNetState struct {
 	nftTables  []string
 	ipForward  string
 	hasIPTable bool
+	// sinkDevice: the service proxy's skiff-svc device (and with it the
+	// service CIDR's route) was there.
+	sinkDevice bool
 }
 
 var portmapChains = []string{"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"}
@@ -35,6 +38,7 @@ func readHostNetState() hostNetState {
 			s.nftTables = append(s.nftTables, strings.TrimPrefix(l, "table "))
 		}
 	}
+	s.sinkDevice = exec.Command("ip", "link", "show", "skiff-svc").Run() == nil
 	raw, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	s.ipForward = strings.TrimSpace(string(raw))
 	return s
@@ -43,6 +47,9 @@ func readHostNetState() hostNetState {
 // restoreHostNetState undoes what the test's pods made the plugins change,
 // keeping whatever was there before it.
 func restoreHostNetState(t *testing.T, before hostNetState) {
+	if !before.sinkDevice {
+		exec.Command("ip", "link", "del", "skiff-svc").Run()
+	}
 	if !before.hasIPTable {
 		return
 	}
