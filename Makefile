@@ -28,6 +28,7 @@ bench: build images
 	$(GO) run ./cmd/skiff-bench -skiff $(BIN)
 	$(GO) run ./cmd/skiff-podbench -skiff $(BIN)
 	$(GO) run ./cmd/skiff-scalebench -skiff $(BIN)
+	$(GO) run ./cmd/skiff-proxybench
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -3,38 +3,44 @@ package proxy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 )
 
-// masqMark marks packets a pod sends to itself through a Service (the
-// hairpin case): they are masqueraded on the way out, or the pod would
-// answer itself directly and drop the reply.
-const masqMark = 0x4000
-
 // NFTables programs Services with nftables, for kernels without IPVS. Each
 // sync replaces its table in one netlink batch (add, delete, add: atomic,
-// whether the table existed or not), so nothing stale survives a sync:
+// whether the table existed or not), so nothing stale survives a sync.
 //
-//	filter-prerouting/filter-output (filter, before NAT) -> no-endpoints:
-//	    a Service port without a ready endpoint: TCP reset / ICMP port
-//	    unreachable at once
+// Per-service state lives in set elements, not in chains and rules: the
+// kernel handles a hundred thousand elements in a batch far faster than
+// as many rules, and finds sets by name in a list (thousands of
+// per-service sets made a sync quadratic).
+//
+//	filter-prerouting/filter-output (filter, before NAT): a Service port in
+//	    @no-endpoints gets a TCP reset / ICMP port unreachable at once
 //	nat-prerouting/nat-output (dstnat) -> services:
-//	    ip daddr VIP l4proto P th dport PORT jump svc-<hash>
-//	    fib daddr type local -> nodeports: l4proto P th dport NODEPORT jump svc-<hash>
-//	svc-<hash>: ClientIP affinity first (ip saddr @aff-<hash>-<i> goto ep-<hash>-<i>),
-//	    then numgen random mod N vmap { i : goto ep-<hash>-<i> }
-//	ep-<hash>-<i>: mark hairpin traffic, remember the client for affinity,
-//	    dnat to IP:PORT
-//	nat-postrouting (srcnat): masquerade marked packets
+//	    ip daddr . l4proto . th dport vmap @service-ips
+//	    fib daddr type local: l4proto . th dport vmap @node-ports
+//	    (goto pick-<N> / node-port-pick-<N>; N: the port's endpoints)
+//	pick-<N>: dnat to ip daddr . l4proto . th dport . numgen random mod N
+//	    map @endpoints (the N endpoints of each port at 0..N-1);
+//	    node-port-pick-<N> likewise with l4proto . th dport . numgen and
+//	    @node-port-endpoints
+//	ClientIP affinity: a chain per such port, endpoint chains remembering
+//	    clients in a timed set each
+//	nat-postrouting (srcnat): masquerade hairpin traffic (a pod reaching
+//	    itself through its Service: ip saddr . ip daddr @hairpin)
 type NFTables struct {
-	// Table names the table (family ip); agents sharing a host need
-	// different ones.
+	// Table names the table (family ip).
 	Table string
 	// NetNSFd, when not 0, programs another network namespace (tests).
 	NetNSFd int
@@ -42,11 +48,31 @@ type NFTables struct {
 
 func (b *NFTables) Name() string { return "nftables" }
 
+// batchBuffer bounds the netlink socket's buffers: a sync is one batch
+// (one sendmsg), and every message in it is acknowledged, so both grow
+// with the number of services. It is a limit, not an allocation; setting
+// it needs CAP_NET_ADMIN (SO_SNDBUFFORCE), which the proxy has anyway.
+const batchBuffer = 1 << 30
+
 func (b *NFTables) conn() (*nftables.Conn, error) {
+	opts := []nftables.ConnOption{nftables.WithSockOptions(func(c *netlink.Conn) error {
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		err = rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, batchBuffer)
+			if serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, batchBuffer)
+			}
+		})
+		return errors.Join(err, serr)
+	})}
 	if b.NetNSFd != 0 {
-		return nftables.New(nftables.WithNetNSFd(b.NetNSFd))
+		opts = append(opts, nftables.WithNetNSFd(b.NetNSFd))
 	}
-	return nftables.New()
+	return nftables.New(opts...)
 }
 
 // Sync replaces the table with one programming st.
@@ -101,17 +127,144 @@ func (p *program) rule(ch *nftables.Chain, exprs ...expr.Any) {
 	p.c.AddRule(&nftables.Rule{Table: p.t, Chain: ch, Exprs: exprs})
 }
 
+// elementChunk bounds the elements per netlink message: a message's
+// attributes must stay under 64 KiB.
+const elementChunk = 512
+
+func (p *program) set(set *nftables.Set, elems []nftables.SetElement) error {
+	if err := p.c.AddSet(set, nil); err != nil {
+		return fmt.Errorf("nftables: set %s: %w", set.Name, err)
+	}
+	for len(elems) > 0 {
+		n := min(len(elems), elementChunk)
+		if err := p.c.SetAddElements(set, elems[:n]); err != nil {
+			return fmt.Errorf("nftables: elements of set %s: %w", set.Name, err)
+		}
+		elems = elems[n:]
+	}
+	return nil
+}
+
 func (p *program) build(st State) error {
 	services := p.chain("services")
-	nodePorts := p.chain("nodeports")
-	noEndpoints := p.chain("no-endpoints")
-	// Filter before DNAT (-110 < -100): a Service port without endpoints
-	// is refused instead of left to time out.
+	concat := nftables.MustConcatSetType
+	serviceIPs := &nftables.Set{Table: p.t, Name: "service-ips", IsMap: true, Concatenation: true,
+		KeyType: concat(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService), DataType: nftables.TypeVerdict}
+	nodePorts := &nftables.Set{Table: p.t, Name: "node-ports", IsMap: true, Concatenation: true,
+		KeyType: concat(nftables.TypeInetProto, nftables.TypeInetService), DataType: nftables.TypeVerdict}
+	// A node port's endpoints, keyed by the node port itself.
+	nodePortEndpoints := &nftables.Set{Table: p.t, Name: "node-port-endpoints", IsMap: true, Concatenation: true,
+		KeyType:  concat(nftables.TypeInetProto, nftables.TypeInetService, nftables.TypeMark),
+		DataType: concat(nftables.TypeIPAddr, nftables.TypeInetService)}
+	endpoints := &nftables.Set{Table: p.t, Name: "endpoints", IsMap: true, Concatenation: true,
+		KeyType:  concat(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService, nftables.TypeMark),
+		DataType: concat(nftables.TypeIPAddr, nftables.TypeInetService)}
+	noEndpoints := &nftables.Set{Table: p.t, Name: "no-endpoints", Concatenation: true,
+		KeyType: concat(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)}
+	noEndpointPorts := &nftables.Set{Table: p.t, Name: "no-endpoint-node-ports", Concatenation: true,
+		KeyType: concat(nftables.TypeInetProto, nftables.TypeInetService)}
+	hairpin := &nftables.Set{Table: p.t, Name: "hairpin", Concatenation: true,
+		KeyType: concat(nftables.TypeIPAddr, nftables.TypeIPAddr)}
+
+	var ipElems, portElems, npEpElems, epElems, noEpElems, noPortElems, hairpinElems []nftables.SetElement
+	pickChains, nodePortPickChains := map[int]*nftables.Chain{}, map[int]*nftables.Chain{}
+	seenEndpoint := map[netip.Addr]bool{}
+	type affine struct {
+		chain *nftables.Chain
+		sp    ServicePort
+	}
+	var affinity []affine
+	// A key twice in a set fails the whole batch: keep the first holder.
+	// (The API gives an address or node port to one Service, but two
+	// watch events can cross: a Service deleted, another given its port.)
+	seenKey := map[string]bool{}
+	for _, sp := range st.Services {
+		key := serviceKey(sp.ClusterIP, sp.Protocol, sp.Port)
+		if seenKey[string(key)] {
+			continue
+		}
+		seenKey[string(key)] = true
+		if sp.NodePort != 0 {
+			if np := "np" + string(portKey(sp.Protocol, sp.NodePort)); seenKey[np] {
+				sp.NodePort = 0
+			} else {
+				seenKey[np] = true
+			}
+		}
+		if len(sp.Endpoints) == 0 {
+			noEpElems = append(noEpElems, nftables.SetElement{Key: key})
+			if sp.NodePort != 0 {
+				noPortElems = append(noPortElems, nftables.SetElement{Key: portKey(sp.Protocol, sp.NodePort)})
+			}
+			continue
+		}
+		n := len(sp.Endpoints)
+		goTo := func(chains map[int]*nftables.Chain, prefix string) *expr.Verdict {
+			if chains[n] == nil {
+				chains[n] = p.chain(fmt.Sprintf("%s-%d", prefix, n))
+			}
+			return &expr.Verdict{Kind: expr.VerdictGoto, Chain: chains[n].Name}
+		}
+		var to, toNodePort *expr.Verdict
+		if sp.Affinity > 0 {
+			ch := p.chain("svc-" + shortHash(sp.Key))
+			affinity = append(affinity, affine{ch, sp})
+			to = &expr.Verdict{Kind: expr.VerdictGoto, Chain: ch.Name}
+			toNodePort = to
+		} else {
+			to = goTo(pickChains, "pick")
+			for i, ep := range sp.Endpoints {
+				epElems = append(epElems, nftables.SetElement{Key: append(slices.Clone(key), binaryutil.NativeEndian.PutUint32(uint32(i))...),
+					Val: endpointValue(ep)})
+			}
+			if sp.NodePort != 0 {
+				toNodePort = goTo(nodePortPickChains, "node-port-pick")
+				for i, ep := range sp.Endpoints {
+					npEpElems = append(npEpElems, nftables.SetElement{Key: append(portKey(sp.Protocol, sp.NodePort), binaryutil.NativeEndian.PutUint32(uint32(i))...),
+						Val: endpointValue(ep)})
+				}
+			}
+		}
+		ipElems = append(ipElems, nftables.SetElement{Key: key, VerdictData: to})
+		if sp.NodePort != 0 {
+			portElems = append(portElems, nftables.SetElement{Key: portKey(sp.Protocol, sp.NodePort), VerdictData: toNodePort})
+		}
+		for _, ep := range sp.Endpoints {
+			if !seenEndpoint[ep.IP] {
+				seenEndpoint[ep.IP] = true
+				hairpinElems = append(hairpinElems, nftables.SetElement{Key: append(ep.IP.AsSlice(), ep.IP.AsSlice()...)})
+			}
+		}
+	}
+	for _, x := range []struct {
+		set   *nftables.Set
+		elems []nftables.SetElement
+	}{{serviceIPs, ipElems}, {nodePorts, portElems}, {nodePortEndpoints, npEpElems}, {endpoints, epElems},
+		{noEndpoints, noEpElems}, {noEndpointPorts, noPortElems}, {hairpin, hairpinElems}} {
+		if err := p.set(x.set, x.elems); err != nil {
+			return err
+		}
+	}
+
+	// Refused at once, before NAT (-110 < -100).
 	for _, hook := range []struct {
 		name string
 		hook *nftables.ChainHook
 	}{{"filter-prerouting", nftables.ChainHookPrerouting}, {"filter-output", nftables.ChainHookOutput}} {
-		p.rule(p.base(hook.name, nftables.ChainTypeFilter, hook.hook, -110), jump(noEndpoints.Name))
+		ch := p.base(hook.name, nftables.ChainTypeFilter, hook.hook, -110)
+		for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
+			p.rule(ch, append(l4proto(proto),
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
+				&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Lookup{SourceRegister: 1, SetName: noEndpoints.Name, SetID: noEndpoints.ID},
+				reject(proto))...)
+			p.rule(ch, append(append(l4proto(proto), localDaddr()...),
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+				&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Lookup{SourceRegister: 1, SetName: noEndpointPorts.Name, SetID: noEndpointPorts.ID},
+				reject(proto))...)
+		}
 	}
 	for _, hook := range []struct {
 		name string
@@ -119,79 +272,114 @@ func (p *program) build(st State) error {
 	}{{"nat-prerouting", nftables.ChainHookPrerouting}, {"nat-output", nftables.ChainHookOutput}} {
 		p.rule(p.base(hook.name, nftables.ChainTypeNAT, hook.hook, -100), jump(services.Name))
 	}
-	post := p.base("nat-postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, 100)
-	p.rule(post, append(markSet(false), &expr.Masq{})...)
-
-	for _, sp := range st.Services {
-		h := shortHash(sp.Key)
-		match := append(daddr(sp.ClusterIP.AsSlice()), l4port(sp.Protocol, sp.Port)...)
-		if len(sp.Endpoints) == 0 {
-			p.rule(noEndpoints, append(match, reject(sp.Protocol))...)
-			if sp.NodePort != 0 {
-				p.rule(noEndpoints, append(append(localDaddr(), l4port(sp.Protocol, sp.NodePort)...), reject(sp.Protocol))...)
-			}
-			continue
+	p.rule(services,
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
+		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: serviceIPs.Name, SetID: serviceIPs.ID, DestRegister: 0, IsDestRegSet: true})
+	// Node ports last: only to this host's own addresses.
+	p.rule(services, append(localDaddr(),
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: nodePorts.Name, SetID: nodePorts.ID, DestRegister: 0, IsDestRegSet: true})...)
+	for n, ch := range pickChains {
+		for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
+			p.rule(ch, append(l4proto(proto),
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
+				&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Numgen{Register: 11, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM},
+				&expr.Lookup{SourceRegister: 1, SetName: endpoints.Name, SetID: endpoints.ID, DestRegister: 1, IsDestRegSet: true},
+				dnatRegs())...)
 		}
-		svc := p.chain("svc-" + h)
-		p.rule(services, append(match, jump(svc.Name))...)
-		if sp.NodePort != 0 {
-			p.rule(nodePorts, append(l4port(sp.Protocol, sp.NodePort), jump(svc.Name))...)
+	}
+	for n, ch := range nodePortPickChains {
+		for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
+			p.rule(ch, append(l4proto(proto),
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+				&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Numgen{Register: 10, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM},
+				&expr.Lookup{SourceRegister: 1, SetName: nodePortEndpoints.Name, SetID: nodePortEndpoints.ID, DestRegister: 1, IsDestRegSet: true},
+				dnatRegs())...)
 		}
-		if err := p.service(svc, h, sp); err != nil {
+	}
+	for _, a := range affinity {
+		if err := p.affinityService(a.chain, shortHash(a.sp.Key), a.sp); err != nil {
 			return err
 		}
 	}
-	// Node ports last: only what no cluster IP claimed, and only to this
-	// host's own addresses.
-	p.rule(services, append(localDaddr(), jump(nodePorts.Name))...)
+	post := p.base("nat-postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, 100)
+	p.rule(post,
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Lookup{SourceRegister: 1, SetName: hairpin.Name, SetID: hairpin.ID},
+		&expr.Masq{})
 	return nil
 }
 
-// service fills a Service port's chain and its endpoints' chains.
-func (p *program) service(svc *nftables.Chain, h string, sp ServicePort) error {
-	eps := make([]*nftables.Chain, len(sp.Endpoints))
-	var affinity []*nftables.Set
+// dnatRegs DNATs to the address and port a map lookup left in the first
+// two 32-bit registers: the pick chains build the key (cluster IP .
+// protocol . port . random slot, or protocol . node port . slot) in the
+// registers of register 1, and the map's value (IP . port) replaces it.
+func dnatRegs() expr.Any {
+	return &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 9, Specified: true}
+}
+
+// endpointValue is an endpoint as the maps' values hold it.
+func endpointValue(ep Endpoint) []byte {
+	return append(ep.IP.AsSlice(), byte(ep.Port>>8), byte(ep.Port), 0, 0)
+}
+
+// serviceKey is the key of a cluster IP port in the concatenated sets:
+// each part takes whole 4-byte registers.
+func serviceKey(ip netip.Addr, proto corev1.Protocol, port uint16) []byte {
+	return append(ip.AsSlice(), portKey(proto, port)...)
+}
+
+func portKey(proto corev1.Protocol, port uint16) []byte {
+	return []byte{protoNumber(proto), 0, 0, 0, byte(port >> 8), byte(port), 0, 0}
+}
+
+// affinityService sends a client back to the endpoint it had while its
+// entry in that endpoint's set lives, else picks one at random (rule i
+// takes 1/(N-i) of what the rules before it left: uniform).
+func (p *program) affinityService(svc *nftables.Chain, h string, sp ServicePort) error {
+	n := len(sp.Endpoints)
+	eps := make([]*nftables.Chain, n)
+	sets := make([]*nftables.Set, n)
 	for i := range sp.Endpoints {
 		eps[i] = p.chain(fmt.Sprintf("ep-%s-%d", h, i))
-		if sp.Affinity > 0 {
-			set := &nftables.Set{Table: p.t, Name: fmt.Sprintf("aff-%s-%d", h, i), KeyType: nftables.TypeIPAddr,
-				HasTimeout: true, Dynamic: true, Timeout: sp.Affinity}
-			if err := p.c.AddSet(set, nil); err != nil {
-				return fmt.Errorf("nftables: affinity set of %s: %w", sp.Key, err)
-			}
-			affinity = append(affinity, set)
-			p.rule(svc, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-				&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
-				&expr.Verdict{Kind: expr.VerdictGoto, Chain: eps[i].Name})
+		sets[i] = &nftables.Set{Table: p.t, Name: fmt.Sprintf("aff-%s-%d", h, i), KeyType: nftables.TypeIPAddr,
+			HasTimeout: true, Dynamic: true, Timeout: sp.Affinity}
+		if err := p.c.AddSet(sets[i], nil); err != nil {
+			return fmt.Errorf("nftables: affinity set of %s: %w", sp.Key, err)
 		}
+		p.rule(svc, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Lookup{SourceRegister: 1, SetName: sets[i].Name, SetID: sets[i].ID},
+			&expr.Verdict{Kind: expr.VerdictGoto, Chain: eps[i].Name})
 	}
-	vmap := &nftables.Set{Table: p.t, Anonymous: true, Constant: true, IsMap: true,
-		KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict}
-	elems := make([]nftables.SetElement, len(eps))
-	for i, ch := range eps {
-		elems[i] = nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)),
-			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: ch.Name}}
+	for i := range sp.Endpoints {
+		var exprs []expr.Any
+		if i < n-1 {
+			exprs = append(exprs, &expr.Numgen{Register: 1, Modulus: uint32(n - i), Type: unix.NFT_NG_RANDOM},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)})
+		}
+		p.rule(svc, append(exprs, &expr.Verdict{Kind: expr.VerdictGoto, Chain: eps[i].Name})...)
 	}
-	if err := p.c.AddSet(vmap, elems); err != nil {
-		return fmt.Errorf("nftables: endpoint map of %s: %w", sp.Key, err)
-	}
-	p.rule(svc, &expr.Numgen{Register: 1, Modulus: uint32(len(eps)), Type: unix.NFT_NG_RANDOM},
-		&expr.Lookup{SourceRegister: 1, SetName: vmap.Name, SetID: vmap.ID, DestRegister: 0, IsDestRegSet: true})
 	for i, ep := range sp.Endpoints {
-		ip := ep.IP.AsSlice()
-		// Hairpin: the endpoint itself connecting to its Service.
-		p.rule(eps[i], append(saddr(ip), markSet(true)...)...)
-		if affinity != nil {
-			p.rule(eps[i], &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-				&expr.Dynset{SrcRegKey: 1, SetName: affinity[i].Name, SetID: affinity[i].ID,
-					Operation: uint32(unix.NFT_DYNSET_OP_UPDATE), Timeout: sp.Affinity})
-		}
-		p.rule(eps[i], append(l4proto(sp.Protocol),
-			&expr.Immediate{Register: 1, Data: ip},
-			&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(ep.Port)},
-			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true})...)
+		p.rule(eps[i], &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Dynset{SrcRegKey: 1, SetName: sets[i].Name, SetID: sets[i].ID,
+				Operation: uint32(unix.NFT_DYNSET_OP_UPDATE), Timeout: sp.Affinity})
+		p.rule(eps[i], dnat(sp.Protocol, ep)...)
 	}
 	return nil
+}
+
+func dnat(proto corev1.Protocol, ep Endpoint) []expr.Any {
+	return append(l4proto(proto),
+		&expr.Immediate{Register: 1, Data: ep.IP.AsSlice()},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(ep.Port)},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true})
 }
 
 func shortHash(key string) string {
@@ -240,24 +428,6 @@ func localDaddr() []expr.Any {
 	return []expr.Any{
 		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
-	}
-}
-
-// markSet sets masqMark (set) or matches packets carrying it (!set).
-func markSet(set bool) []expr.Any {
-	if !set {
-		return []expr.Any{
-			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-				Mask: binaryutil.NativeEndian.PutUint32(masqMark), Xor: binaryutil.NativeEndian.PutUint32(0)},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
-		}
-	}
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(^uint32(masqMark)), Xor: binaryutil.NativeEndian.PutUint32(masqMark)},
-		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 	}
 }
 

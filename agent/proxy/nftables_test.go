@@ -127,10 +127,11 @@ func TestNFTablesBalancesRefusesAndReplaces(t *testing.T) {
 		serve(t, "10.99.0.2:8080", "a")
 		serve(t, "10.99.0.3:8080", "b")
 		b := &NFTables{Table: "skiff-test", NetNSFd: int(ns)}
-		web := ServicePort{Key: "default/web:http", ClusterIP: netip.MustParseAddr("10.43.0.10"), Port: 80,
+		web := ServicePort{Key: "default/web:http", ClusterIP: netip.MustParseAddr("10.43.0.10"), Port: 80, NodePort: 30080,
 			Protocol: corev1.ProtocolTCP, Endpoints: []Endpoint{ep("10.99.0.2:8080"), ep("10.99.0.3:8080")}}
 		sticky := web
 		sticky.Key, sticky.ClusterIP, sticky.Affinity = "default/sticky:http", netip.MustParseAddr("10.43.0.12"), time.Minute
+		sticky.NodePort = 0
 		empty := ServicePort{Key: "default/empty:http", ClusterIP: netip.MustParseAddr("10.43.0.11"), Port: 80, Protocol: corev1.ProtocolTCP}
 		if err := b.Sync(State{Services: []ServicePort{web, sticky, empty}}); err != nil {
 			t.Fatal(err)
@@ -145,6 +146,18 @@ func TestNFTablesBalancesRefusesAndReplaces(t *testing.T) {
 		}
 		if seen["a"] == 0 || seen["b"] == 0 || seen["a"]+seen["b"] != 40 {
 			t.Errorf("40 connections through the VIP reached %v, want both endpoints", seen)
+		}
+		seen = map[string]int{}
+		for range 40 {
+			got, err := ask("10.99.0.3:30080")
+			if err != nil {
+				out, _ := exec.Command("nft", "list", "table", "ip", "skiff-test").CombinedOutput()
+				t.Fatalf("through the node port: %v\n%s", err, out)
+			}
+			seen[got]++
+		}
+		if seen["a"] == 0 || seen["b"] == 0 {
+			t.Errorf("40 connections to the node port reached %v, want both endpoints", seen)
 		}
 		first, err := ask("10.43.0.12:80")
 		if err != nil {
