@@ -82,7 +82,7 @@ func run(ctx context.Context, nsvc, neps, runs int, iptablesLimit time.Duration)
 	ipt, iptErr := iptablesRestore(ctx, ns, st, iptablesLimit)
 
 	med := median(full)
-	fmt.Printf("\nmachine: %d CPUs; %d services x %d endpoints (%d endpoint chains); nft table: %s\n\n", benchkit.CPUs(), nsvc, neps, nsvc*neps, rules)
+	fmt.Printf("\nmachine: %d CPUs; %d services x %d endpoints (%d endpoints); nft table: %s\n\n", benchkit.CPUs(), nsvc, neps, nsvc*neps, rules)
 	fmt.Println("| figure | goal | skiff (nftables) | iptables-restore (kube-proxy iptables rules) |")
 	fmt.Println("| --- | --- | ---: | ---: |")
 	iptCell := benchkit.Ms(ipt)
