@@ -43,9 +43,15 @@ type Config struct {
 	HostIP string
 	// Prober runs probes; nil means the real one (tests give a fake).
 	Prober probe.Prober
-	// ResolvConf is copied into pods as /etc/resolv.conf; default the
-	// host's.
+	// ResolvConf is the host's resolv.conf, copied into pods whose
+	// dnsPolicy is Default (and merged into the cluster one's search
+	// list); default /etc/resolv.conf.
 	ResolvConf string
+	// ClusterDNS is the address of the node's cluster DNS server, the
+	// nameserver of ClusterFirst pods; empty: pods get the host's.
+	ClusterDNS string
+	// ClusterDomain is the cluster's DNS domain; default cluster.local.
+	ClusterDomain string
 	Logger     *slog.Logger
 }
 
@@ -92,6 +98,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.ResolvConf == "" {
 		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), clock: cfg.Clock,
 		pods: map[types.UID]*corev1.Pod{}, workers: map[types.UID]*podWorker{},

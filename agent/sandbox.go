@@ -80,9 +80,13 @@ func (a *Agent) ensureSandbox(ctx context.Context, pod *corev1.Pod) (*sandbox, e
 	sb := &sandbox{NetID: id, NetNSPath: att.NetNSPath, IP: att.IP.String(), Interface: att.Interface,
 		Hosts: filepath.Join(dir, "etc-hosts"), Resolv: filepath.Join(dir, "resolv.conf"), Hostname: filepath.Join(dir, "hostname")}
 	hostname := podHostname(pod)
-	resolv, err := os.ReadFile(a.cfg.ResolvConf)
+	host, err := os.ReadFile(a.cfg.ResolvConf)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s for the pod's resolv.conf: %w", a.cfg.ResolvConf, err)
+	}
+	resolv, err := podResolvConf(pod, host, a.cfg.ClusterDNS, a.cfg.ClusterDomain)
+	if err != nil {
+		return nil, err
 	}
 	for path, content := range map[string][]byte{
 		sb.Hosts:    hostsFile(pod, sb.IP, hostname),
