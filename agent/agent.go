@@ -52,7 +52,7 @@ type Config struct {
 	ClusterDNS string
 	// ClusterDomain is the cluster's DNS domain; default cluster.local.
 	ClusterDomain string
-	Logger     *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Agent runs the pods bound to one node.

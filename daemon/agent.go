@@ -63,7 +63,15 @@ type AgentConfig struct {
 	// ServiceCIDR is the masters' --service-cidr, routed to the proxy's
 	// sink device; default 10.43.0.0/16.
 	ServiceCIDR string
-	SyncPeriod  time.Duration
+	// ClusterDNS is the node-local address the cluster DNS server listens
+	// on and pods use as their nameserver (default DefaultClusterDNS;
+	// "none" turns it off, as does the fake runtime); ClusterDomain the
+	// cluster's domain (cluster.local); DNSUpstreams the resolvers for
+	// other names (default: the host's /etc/resolv.conf).
+	ClusterDNS    string
+	ClusterDomain string
+	DNSUpstreams  []string
+	SyncPeriod    time.Duration
 	// UsagePeriod is how often pods' and the node's usage is reported;
 	// default 15 s.
 	UsagePeriod time.Duration
@@ -125,7 +133,8 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	port, _ := strconv.Atoi(portStr)
 	network := &lateNetwork{}
 	ag, err := agent.New(agent.Config{NodeName: cfg.NodeName, DataDir: cfg.DataDir, Cluster: cluster, Runtime: rt,
-		Network: network, Volumes: vols, SyncPeriod: cfg.SyncPeriod, HostIP: host, Logger: log})
+		Network: network, Volumes: vols, SyncPeriod: cfg.SyncPeriod, HostIP: host, Logger: log,
+		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain})
 	if err != nil {
 		return err
 	}
@@ -163,10 +172,19 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	}
 	go ag.Heartbeat(ctx, nc)
 	go ag.MeasureUsage(ctx, cfg.UsagePeriod)
-	if cfg.ProxyMode != ProxyNone {
-		if err := startProxy(ctx, cfg, api, log); err != nil {
-			return fmt.Errorf("service proxy: %w", err)
+	if cfg.ProxyMode != ProxyNone || cfg.ClusterDNS != "" {
+		watches := newServiceWatches(api, log)
+		if cfg.ProxyMode != ProxyNone {
+			if err := startProxy(ctx, cfg, watches, log); err != nil {
+				return fmt.Errorf("service proxy: %w", err)
+			}
 		}
+		if cfg.ClusterDNS != "" {
+			if err := startClusterDNS(ctx, cfg, api, watches, log); err != nil {
+				return fmt.Errorf("cluster DNS: %w", err)
+			}
+		}
+		watches.run(ctx)
 	}
 
 	pods := client.NewInformer(api, resourceOf(api, "Pod"), client.ListOptions{FieldSelector: "spec.nodeName=" + cfg.NodeName}, log)
@@ -238,6 +256,15 @@ func (cfg *AgentConfig) defaults() error {
 	}
 	if cfg.ServiceCIDR == "" {
 		cfg.ServiceCIDR = server.DefaultServiceCIDR
+	}
+	switch {
+	case cfg.ClusterDNS == "none" || cfg.Runtime == "fake" && cfg.ClusterDNS == "":
+		cfg.ClusterDNS = ""
+	case cfg.ClusterDNS == "":
+		cfg.ClusterDNS = DefaultClusterDNS
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
 	}
 	if _, err := netip.ParsePrefix(cfg.ServiceCIDR); err != nil {
 		return fmt.Errorf("--service-cidr %q: %w", cfg.ServiceCIDR, err)

@@ -31,9 +31,9 @@ func proxyTable() string {
 }
 
 // startProxy routes the service CIDR to the sink device and starts the
-// service proxy: watches of every Service and Endpoints feed it, and it
+// service proxy: the watches of every Service and Endpoints feed it, and it
 // programs the kernel once both have listed.
-func startProxy(ctx context.Context, cfg AgentConfig, api *client.Client, log *slog.Logger) error {
+func startProxy(ctx context.Context, cfg AgentConfig, w *serviceWatches, log *slog.Logger) error {
 	cidr, err := netip.ParsePrefix(cfg.ServiceCIDR)
 	if err != nil {
 		return fmt.Errorf("--service-cidr %q: %w", cfg.ServiceCIDR, err)
@@ -46,30 +46,17 @@ func startProxy(ctx context.Context, cfg AgentConfig, api *client.Client, log *s
 	// in.
 	backend := &proxy.NFTables{Table: proxyTable()}
 	p := proxy.New(proxy.Config{Backend: backend, Logger: log})
-	svcs := client.NewInformer(api, resourceOf(api, "Service"), client.ListOptions{}, log)
-	svcs.AddHandler(client.Handler{
+	w.services.AddHandler(client.Handler{
 		OnAdd:    func(o apis.Object) { p.SetService(o.(*corev1.Service)) },
 		OnUpdate: func(_, o apis.Object) { p.SetService(o.(*corev1.Service)) },
 		OnDelete: func(o apis.Object) { p.DeleteService(o.GetNamespace(), o.GetName()) },
 	})
-	eps := client.NewInformer(api, resourceOf(api, "Endpoints"), client.ListOptions{}, log)
-	eps.AddHandler(client.Handler{
+	w.endpoints.AddHandler(client.Handler{
 		OnAdd:    func(o apis.Object) { p.SetEndpoints(o.(*corev1.Endpoints)) },
 		OnUpdate: func(_, o apis.Object) { p.SetEndpoints(o.(*corev1.Endpoints)) },
 		OnDelete: func(o apis.Object) { p.DeleteEndpoints(o.GetNamespace(), o.GetName()) },
 	})
-	go svcs.Run(ctx)
-	go eps.Run(ctx)
-	go func() {
-		for _, inf := range []*client.Informer{svcs, eps} {
-			select {
-			case <-inf.Synced():
-			case <-ctx.Done():
-				return
-			}
-		}
-		p.MarkSynced()
-	}()
+	afterSync(ctx, p.MarkSynced, w.services, w.endpoints)
 	go p.Run(ctx)
 	log.Info("service proxy started", "backend", backend.Name(), "table", backend.Table, "service-cidr", cidr)
 	return nil

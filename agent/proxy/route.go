@@ -19,6 +19,19 @@ const SinkDevice = "skiff-svc"
 // such Service) dies there instead of leaving by the default route.
 // Several agents on one host share the device and the route.
 func RouteServiceCIDR(cidr netip.Prefix) error {
+	link, err := sinkDevice()
+	if err != nil {
+		return err
+	}
+	dst := &net.IPNet{IP: cidr.Addr().AsSlice(), Mask: net.CIDRMask(cidr.Bits(), 32)}
+	if err := netlink.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: dst, Scope: netlink.SCOPE_LINK}); err != nil {
+		return fmt.Errorf("route %s dev %s: %w", cidr, SinkDevice, err)
+	}
+	return nil
+}
+
+// sinkDevice returns SinkDevice, up, creating it when missing.
+func sinkDevice() (netlink.Link, error) {
 	link, err := netlink.LinkByName(SinkDevice)
 	var notFound netlink.LinkNotFoundError
 	if errors.As(err, &notFound) {
@@ -28,16 +41,12 @@ func RouteServiceCIDR(cidr netip.Prefix) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("service CIDR sink %s: %w", SinkDevice, err)
+		return nil, fmt.Errorf("sink device %s: %w", SinkDevice, err)
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
-		return fmt.Errorf("service CIDR sink %s: %w", SinkDevice, err)
+		return nil, fmt.Errorf("sink device %s: %w", SinkDevice, err)
 	}
-	dst := &net.IPNet{IP: cidr.Addr().AsSlice(), Mask: net.CIDRMask(cidr.Bits(), 32)}
-	if err := netlink.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: dst, Scope: netlink.SCOPE_LINK}); err != nil {
-		return fmt.Errorf("route %s dev %s: %w", cidr, SinkDevice, err)
-	}
-	return nil
+	return link, nil
 }
 
 // RemoveServiceRoute deletes SinkDevice and with it the route (tests).
@@ -47,4 +56,19 @@ func RemoveServiceRoute() error {
 		return nil
 	}
 	return netlink.LinkDel(link)
+}
+
+// AddLocalAddress puts ip (a /32) on SinkDevice, creating the device if
+// needed: the node-local address of the cluster DNS server, reachable from
+// the node's pods through their default route and never leaving the node.
+func AddLocalAddress(ip netip.Addr) error {
+	link, err := sinkDevice()
+	if err != nil {
+		return err
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(32, 32)}}
+	if err := netlink.AddrReplace(link, addr); err != nil {
+		return fmt.Errorf("address %s on %s: %w", ip, SinkDevice, err)
+	}
+	return nil
 }

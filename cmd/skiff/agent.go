@@ -58,6 +58,9 @@ func addNodeFlags(f *pflag.FlagSet, cfg *daemon.AgentConfig, labels, taints *[]s
 	f.StringArrayVar(taints, "node-taint", nil, "node taint key=value:Effect (repeatable)")
 	f.IntVar(&cfg.MaxPods, "max-pods", 110, "the node's pod capacity")
 	f.StringVar(&cfg.ProxyMode, "proxy-mode", "auto", "how Services are programmed: auto, nftables, or none (default none with --runtime fake)")
+	f.StringVar(&cfg.ClusterDNS, "cluster-dns", "", "node-local address of the cluster DNS server, the pods' nameserver (default 169.254.20.10; off with --runtime fake); none turns it off")
+	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	f.StringArrayVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolver (host[:port]) for names outside the cluster domain (repeatable; default: the host's /etc/resolv.conf)")
 }
 
 func parseNodeFlags(cfg *daemon.AgentConfig, labels, taints []string) error {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -59,12 +60,16 @@ type agentProc struct {
 	addr   string
 	node   string
 	bridge string
+	dns    string // --cluster-dns
 	args   []string
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	log    bytes.Buffer
 	exited chan struct{}
 }
+
+// dnsAddrs numbers the agents' cluster DNS addresses.
+var dnsAddrs atomic.Int32
 
 // proxyTable is the nftables table of the agent's service proxy.
 func (a *agentProc) proxyTable() string { return "skt-proxy-" + a.node }
@@ -83,8 +88,15 @@ func (a *agentProc) logs() string {
 
 func (a *agentProc) start() {
 	a.t.Helper()
+	if a.dns == "" {
+		// Agents sharing the host each need their own DNS address; the
+		// upstream is a loopback port where nothing listens, so that no
+		// query of a test ever reaches the host's resolver.
+		a.dns = fmt.Sprintf("169.254.20.%d", 11+dnsAddrs.Add(1)%240)
+	}
 	a.cmd = exec.Command(skiffBin, append([]string{"agent", "--data-dir", a.dir, "--node-name", a.node,
-		"--agent-addr", a.addr, "--sync-period", "2s", "--usage-period", "1s"}, a.args...)...)
+		"--agent-addr", a.addr, "--sync-period", "2s", "--usage-period", "1s",
+		"--cluster-dns", a.dns, "--dns-upstream", "127.0.0.1:9"}, a.args...)...)
 	a.cmd.Env = append(os.Environ(), "SKIFF_BRIDGE="+a.bridge, "SKIFF_PROXY_TABLE="+a.proxyTable())
 	a.cmd.Stdout, a.cmd.Stderr = a, a
 	if err := a.cmd.Start(); err != nil {
@@ -789,6 +801,22 @@ spec:
 			}
 			return nil
 		})
+		// By name, from a pod: the node's cluster DNS, then the VIP.
+		waitFor(t, "a pod resolving the service by name and reaching it", 30*time.Second, func() error {
+			out, errOut, ok := cli(t, admin, "", "exec", "echo", "--", "nslookup", "web.default.svc.cluster.local")
+			if !ok || !strings.Contains(out, svc.Spec.ClusterIP) {
+				return fmt.Errorf("nslookup: %s%s", out, errOut)
+			}
+			out, errOut, ok = cli(t, admin, "", "exec", "echo", "--", "wget", "-qO-", "http://web/")
+			if !ok || !strings.Contains(out, "hostname: web-") {
+				return fmt.Errorf("wget http://web/ (search list, ndots): %s%s", out, errOut)
+			}
+			return nil
+		})
+		if out, _, _ := cli(t, admin, "", "exec", "echo", "--", "cat", "/etc/resolv.conf"); !strings.Contains(out, "nameserver "+a.dns) ||
+			!strings.Contains(out, "search default.svc.cluster.local svc.cluster.local cluster.local") || !strings.Contains(out, "ndots:5") {
+			t.Errorf("the pod's resolv.conf:\n%s", out)
+		}
 		mustCLI(t, admin, rs(1), "apply", "-f", "-")
 		waitFor(t, "scaled to 1", 60*time.Second, running(1))
 		waitFor(t, "the cluster IP reaching the one pod left", 30*time.Second, func() error {
