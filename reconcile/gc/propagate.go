@@ -36,6 +36,12 @@ func (c *Collector) propagate(ctx context.Context, kind string, owner apis.Objec
 	deps := c.dependents(owner)
 	switch fin {
 	case metav1.FinalizerOrphanDependents:
+		// From the store, not the caches: a dependent the caches have
+		// not seen yet would lose its owner and be collected.
+		deps, err := c.storedDependents(ctx, owner)
+		if err != nil {
+			return err
+		}
 		for _, d := range deps {
 			if err := c.release(ctx, d, owner); err != nil {
 				return err
@@ -85,6 +91,34 @@ func (c *Collector) dependents(owner apis.Object) []dependent {
 		}
 	}
 	return out
+}
+
+// storedDependents are the objects of the watched kinds in owner's
+// namespace (all, for a cluster-scoped owner) that have it among their
+// owners, as the leader's store holds them now.
+func (c *Collector) storedDependents(ctx context.Context, owner apis.Object) ([]dependent, error) {
+	var out []dependent
+	for _, inf := range c.cfg.Informers {
+		res := inf.Resource()
+		sel := storage.Selection{}
+		if res.Namespaced {
+			sel.Namespace = owner.GetNamespace()
+		}
+		l, err := c.cfg.Reader.List(ctx, res, storage.ListOptions{Selection: sel, Stale: true})
+		if err != nil {
+			return nil, fmt.Errorf("listing %s for dependents of %s: %w", res.Plural, reconcile.Key(owner), err)
+		}
+		for _, rec := range l.Items {
+			obj := rec.Object()
+			for _, ref := range obj.GetOwnerReferences() {
+				if ref.UID == owner.GetUID() {
+					out = append(out, dependent{kind: inf.Kind(), obj: obj})
+					break
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // release removes owner from d's ownerReferences.

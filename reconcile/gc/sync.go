@@ -3,6 +3,7 @@ package gc
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/storage"
@@ -63,7 +64,11 @@ func (c *Collector) sync(ctx context.Context, key string) error {
 	case len(live) == 0:
 		// With finalizers, the delete only marks it: it goes once they
 		// are removed.
-		err := c.cfg.Writer.Delete(ctx, kind, namespace, name, storage.Preconditions{UID: string(obj.GetUID())})
+		// As cached: if the object changed since (its references to the
+		// owner removed by an orphaning), the delete conflicts and the
+		// next sync looks again.
+		rv, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+		err := c.cfg.Writer.Delete(ctx, kind, namespace, name, storage.Preconditions{UID: string(obj.GetUID()), ResourceVersion: rv})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
