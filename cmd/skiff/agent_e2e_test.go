@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,15 +89,19 @@ func (a *agentProc) logs() string {
 
 func (a *agentProc) start() {
 	a.t.Helper()
-	if a.dns == "" {
+	fake := slices.Contains(a.args, "fake") // --runtime fake: no proxy, no DNS, nothing on the host
+	if a.dns == "" && !fake {
 		// Agents sharing the host each need their own DNS address; the
 		// upstream is a loopback port where nothing listens, so that no
 		// query of a test ever reaches the host's resolver.
 		a.dns = fmt.Sprintf("169.254.20.%d", 11+dnsAddrs.Add(1)%240)
 	}
-	a.cmd = exec.Command(skiffBin, append([]string{"agent", "--data-dir", a.dir, "--node-name", a.node,
-		"--agent-addr", a.addr, "--sync-period", "2s", "--usage-period", "1s",
-		"--cluster-dns", a.dns, "--dns-upstream", "127.0.0.1:9"}, a.args...)...)
+	args := []string{"agent", "--data-dir", a.dir, "--node-name", a.node,
+		"--agent-addr", a.addr, "--sync-period", "2s", "--usage-period", "1s"}
+	if !fake {
+		args = append(args, "--cluster-dns", a.dns, "--dns-upstream", "127.0.0.1:9")
+	}
+	a.cmd = exec.Command(skiffBin, append(args, a.args...)...)
 	a.cmd.Env = append(os.Environ(), "SKIFF_BRIDGE="+a.bridge, "SKIFF_PROXY_TABLE="+a.proxyTable())
 	a.cmd.Stdout, a.cmd.Stderr = a, a
 	if err := a.cmd.Start(); err != nil {
