@@ -29,6 +29,7 @@ bench: build images
 	$(GO) run ./cmd/skiff-podbench -skiff $(BIN)
 	$(GO) run ./cmd/skiff-scalebench -skiff $(BIN)
 	$(GO) run ./cmd/skiff-proxybench
+	$(GO) run ./cmd/skiff-dnsbench
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
