@@ -199,10 +199,11 @@ func startUpstream(t testing.TB) *upstream {
 		_ = w.WriteMsg(m)
 	})
 
-	pc, ln, err := listenPair("127.0.0.1:0")
+	pcs, ln, err := listenPair("127.0.0.1:0", 1)
 	if err != nil {
 		t.Fatalf("upstream listen: %v", err)
 	}
+	pc := pcs[0]
 	started := make(chan struct{}, 2)
 	notify := func() { started <- struct{}{} }
 	udp := &dns.Server{PacketConn: pc, Handler: handler, NotifyStartedFunc: notify}

@@ -7,11 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -52,9 +56,10 @@ type Server struct {
 
 	closing atomic.Bool // set while shutting down, to tell expected listener errors from real ones
 
-	mu       sync.Mutex
-	udp, tcp *dns.Server
-	addr     string
+	mu   sync.Mutex
+	udp  []*dns.Server // one per CPU, sharing the port (SO_REUSEPORT)
+	tcp  *dns.Server
+	addr string
 }
 
 // NewServer checks cfg and prepares a server; Start makes it listen.
@@ -128,17 +133,23 @@ func (s *Server) Start() error {
 	if s.udp != nil {
 		return errors.New("dnsproxy: server already started")
 	}
-	pc, ln, err := listenPair(s.listen)
+	pcs, ln, err := listenPair(s.listen, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return fmt.Errorf("dnsproxy: listen on %s: %w", s.listen, err)
 	}
 	s.closing.Store(false)
 
-	udp := &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize, MsgAcceptFunc: acceptQuery}
+	// A UDP socket per CPU: one socket's single read loop, not the
+	// handler, is what limits a server's queries per second.
+	var udp []*dns.Server
+	for _, pc := range pcs {
+		udp = append(udp, &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize, MsgAcceptFunc: acceptQuery})
+	}
 	tcp := &dns.Server{Listener: ln, Handler: s, MsgAcceptFunc: acceptQuery}
-	started := make(chan struct{}, 2)
-	done := make(chan error, 2)
-	for _, srv := range []*dns.Server{udp, tcp} {
+	all := append(slices.Clone(udp), tcp)
+	started := make(chan struct{}, len(all))
+	done := make(chan error, len(all))
+	for _, srv := range all {
 		srv.NotifyStartedFunc = func() { started <- struct{}{} }
 		go func() {
 			err := srv.ActivateAndServe()
@@ -148,30 +159,43 @@ func (s *Server) Start() error {
 			done <- err
 		}()
 	}
-	for range 2 {
+	for range all {
 		select {
 		case <-started:
 		case err := <-done:
 			// One loop ended before serving. Closing the sockets ends
-			// the other; its goroutine exits into the buffered channel.
+			// the others; their goroutines exit into the buffered channel.
 			s.closing.Store(true)
-			pc.Close()
+			for _, pc := range pcs {
+				pc.Close()
+			}
 			ln.Close()
 			return fmt.Errorf("dnsproxy: serve on %s: %w", s.listen, err)
 		}
 	}
 	s.udp, s.tcp = udp, tcp
-	s.addr = pc.LocalAddr().String()
+	s.addr = pcs[0].LocalAddr().String()
 	s.log.Info("cluster DNS serving", "addr", s.addr, "domain", s.domain, "forwarding", s.fwd != nil)
 	return nil
 }
 
-// listenPair binds UDP and TCP on one port. With port 0 the kernel picks the
-// UDP port, which may be taken for TCP; a few tries find a free pair.
-func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+// listenPair binds n UDP sockets (SO_REUSEPORT) and a TCP listener on one
+// port. With port 0 the kernel picks the UDP port, which may be taken for
+// TCP; a few tries find a free pair.
+func listenPair(addr string, n int) ([]net.PacketConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, err
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		return errors.Join(err, serr)
+	}}
+	closeAll := func(pcs []net.PacketConn) {
+		for _, pc := range pcs {
+			pc.Close()
+		}
 	}
 	tries := 1
 	if port == "0" {
@@ -179,16 +203,25 @@ func listenPair(addr string) (net.PacketConn, net.Listener, error) {
 	}
 	var lastErr error
 	for range tries {
-		pc, err := net.ListenPacket("udp", addr)
+		first, err := lc.ListenPacket(context.Background(), "udp", addr)
 		if err != nil {
 			return nil, nil, err
 		}
-		bound := strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, bound))
-		if err == nil {
-			return pc, ln, nil
+		pcs := []net.PacketConn{first}
+		bound := net.JoinHostPort(host, strconv.Itoa(first.LocalAddr().(*net.UDPAddr).Port))
+		for len(pcs) < max(n, 1) {
+			pc, err := lc.ListenPacket(context.Background(), "udp", bound)
+			if err != nil {
+				closeAll(pcs)
+				return nil, nil, err
+			}
+			pcs = append(pcs, pc)
 		}
-		pc.Close()
+		ln, err := net.Listen("tcp", bound)
+		if err == nil {
+			return pcs, ln, nil
+		}
+		closeAll(pcs)
 		lastErr = err
 	}
 	return nil, nil, lastErr
@@ -211,7 +244,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closing.Store(true)
-	err := errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
+	errs := []error{s.tcp.ShutdownContext(ctx)}
+	for _, u := range s.udp {
+		errs = append(errs, u.ShutdownContext(ctx))
+	}
+	err := errors.Join(errs...)
 	s.udp, s.tcp, s.addr = nil, nil, ""
 	if err != nil {
 		return fmt.Errorf("dnsproxy: shutdown: %w", err)
