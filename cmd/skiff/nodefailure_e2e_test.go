@@ -96,7 +96,10 @@ spec:
     metadata: {labels: {app: spread}}
     spec:
       terminationGracePeriodSeconds: 1
-      containers: [{name: c, image: skiff.local/echo:1}]
+      containers:
+      - name: c
+        image: skiff.local/echo:1
+        readinessProbe: {httpGet: {path: /readyz, port: 8080}, periodSeconds: 1, failureThreshold: 1}
 `, "apply", "-f", "-")
 	perNode := func() (map[string]int, error) {
 		out, _, ok := cli(t, admin, "", "get", "pods", "-l", "app=spread", "-o", "json")
@@ -125,6 +128,7 @@ spec:
 		}
 		return nil
 	})
+	checkServiceAcrossNodes(t, admin)
 	// Node a dies: its agent and its containers.
 	a.signal(syscall.SIGKILL)
 	exec.Command("sh", "-c", fmt.Sprintf("ctr -a %s -n skiff-%s tasks ls -q | xargs -r -n1 ctr -a %s -n skiff-%s tasks kill -s KILL", sock, a.node, sock, a.node)).Run()
@@ -143,4 +147,63 @@ spec:
 	if out := mustCLI(t, admin, "", "get", "nodes", a.node); !strings.Contains(out, "Unknown") && !strings.Contains(out, "NotReady") {
 		t.Fatalf("the dead node is not marked:\n%s", out)
 	}
+}
+
+// checkServiceAcrossNodes puts a Service in front of the spread
+// Deployment (2 pods on each node) and, from inside one of its pods, reaches
+// all four by the Service's name (the node's DNS, its proxy, pods on the
+// other node's bridge, and the pod itself through the hairpin); then a pod
+// failing readiness stops getting requests.
+func checkServiceAcrossNodes(t *testing.T, admin string) {
+	t.Helper()
+	mustCLI(t, admin, "apiVersion: v1\nkind: Service\nmetadata: {name: spread}\nspec: {selector: {app: spread}, ports: [{name: http, port: 80, targetPort: 8080}]}\n", "apply", "-f", "-")
+	out := mustCLI(t, admin, "", "get", "pods", "-l", "app=spread", "-o", "json")
+	var list corev1.PodList
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	client := list.Items[0]
+	var other corev1.Pod
+	for _, p := range list.Items {
+		if p.Spec.NodeName != client.Spec.NodeName {
+			other = p
+		}
+	}
+	answers := func() (map[string]int, error) {
+		out, errOut, ok := cli(t, admin, "", "exec", client.Name, "--", "sh", "-c",
+			"for i in $(seq 40); do wget -qO- http://spread/ | grep '^hostname: '; done")
+		if !ok {
+			return nil, fmt.Errorf("%s%s", out, errOut)
+		}
+		seen := map[string]int{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			seen[strings.TrimPrefix(l, "hostname: ")]++
+		}
+		return seen, nil
+	}
+	waitFor(t, "40 requests by name from a pod reaching the 4 pods on both nodes", 60*time.Second, func() error {
+		seen, err := answers()
+		if err != nil {
+			return err
+		}
+		if len(seen) != 4 {
+			return fmt.Errorf("answers by hostname: %v", seen)
+		}
+		return nil
+	})
+	// A pod on the other node fails its readiness probe (period 1 s).
+	mustCLI(t, admin, "", "exec", client.Name, "--", "wget", "-qO-", "--post-data=", "http://"+other.Status.PodIP+":8080/readyz/fail")
+	start := time.Now()
+	waitFor(t, "the unready pod getting no more requests", 30*time.Second, func() error {
+		seen, err := answers()
+		if err != nil {
+			return err
+		}
+		if seen[other.Name] > 0 || len(seen) != 3 {
+			return fmt.Errorf("answers by hostname: %v", seen)
+		}
+		return nil
+	})
+	t.Logf("a pod failing readiness (period 1 s) stopped getting requests within %s (including one round of 40 requests)", time.Since(start).Round(100*time.Millisecond))
+	mustCLI(t, admin, "", "delete", "svc", "spread")
 }
