@@ -17,10 +17,12 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +35,7 @@ import (
 	"github.com/skiffhq/skiff/cmd/internal/benchkit"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 type config struct {
@@ -40,6 +43,7 @@ type config struct {
 	pods         int
 	rates        []float64
 	keep         bool
+	wrkDuration  time.Duration
 }
 
 func main() {
@@ -50,6 +54,7 @@ func main() {
 	var rates string
 	flag.StringVar(&rates, "rates", "2,10", "comma-separated creation rates (pods/s), one round of -pods pods each")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directories and logs")
+	flag.DurationVar(&cfg.wrkDuration, "wrk-duration", 5*time.Second, "each wrk run against the pod IP and the cluster IP")
 	flag.Parse()
 	for _, f := range strings.Split(rates, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
@@ -88,11 +93,16 @@ func run(ctx context.Context, cfg config) error {
 	var procs []*benchkit.Proc
 	// The bridge plugin turns ip_forward on; put it back when done.
 	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	sinkBefore := exec.Command("ip", "link", "show", "skiff-svc").Run() == nil
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
 			procs[i].Stop()
 		}
 		exec.Command("ip", "link", "del", bridge).Run()
+		exec.Command("nft", "delete", "table", "ip", "skb-proxy-"+hex.EncodeToString(b)).Run()
+		if !sinkBefore {
+			exec.Command("ip", "link", "del", "skiff-svc").Run()
+		}
 		os.RemoveAll(filepath.Join("/run/skiff/netns", node))
 		removeCgroups("skiff-" + node)
 		if out, _ := exec.Command("ip", "-br", "link", "show", "type", "bridge").Output(); len(forward) > 0 && strings.TrimSpace(string(out)) == "" {
@@ -131,8 +141,13 @@ func run(ctx context.Context, cfg config) error {
 	if err := os.WriteFile(filepath.Join(adir, "images", "echo.tar"), raw, 0o644); err != nil {
 		return err
 	}
-	ag, err := benchkit.Start(filepath.Join(root, "agent.log"), []string{"SKIFF_BRIDGE=" + bridge}, bin, "agent", "--join", api,
-		"--token", strings.TrimSpace(string(token)), "--data-dir", adir, "--node-name", node, "--agent-addr", benchkit.FreeAddr())
+	// The agent's service proxy in a table of its own, its DNS on an
+	// address of its own forwarding to a loopback port where nothing
+	// listens: all removed at the end.
+	proxyTable := "skb-proxy-" + hex.EncodeToString(b)
+	ag, err := benchkit.Start(filepath.Join(root, "agent.log"), []string{"SKIFF_BRIDGE=" + bridge, "SKIFF_PROXY_TABLE=" + proxyTable},
+		bin, "agent", "--join", api, "--token", strings.TrimSpace(string(token)), "--data-dir", adir, "--node-name", node,
+		"--agent-addr", benchkit.FreeAddr(), "--cluster-dns", "169.254.20.250", "--dns-upstream", "127.0.0.1:9")
 	if err != nil {
 		return err
 	}
@@ -178,11 +193,17 @@ func run(ctx context.Context, cfg config) error {
 	}()
 
 	// One pod first: the bridge and the first snapshot are made once.
-	if _, err := c.Create(ctx, benchPod("warmup", node)); err != nil {
+	warm := benchPod("warmup", node)
+	warm.Labels["bench.skiff.io/warmup"] = "true"
+	if _, err := c.Create(ctx, warm); err != nil {
 		return err
 	}
 	if err := benchkit.WaitFor(ctx, 60*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return !readyAt["warmup"].IsZero() }); err != nil {
 		return fmt.Errorf("the warm-up pod never became ready: %w", err)
+	}
+	vip, err := measureVIP(ctx, c, cfg.wrkDuration)
+	if err != nil {
+		return err
 	}
 	var results []*roundResult
 	for _, rate := range cfg.rates {
@@ -224,7 +245,102 @@ func run(ctx context.Context, cfg config) error {
 	row("per pod outside the agent: log writer", "", func(r *roundResult) string { return benchkit.MiB(r.loggers) }, "PSS of `skiff container-logger`")
 	row(fmt.Sprintf("delete the %d pods (grace 5 s) -> all gone", cfg.pods), "", func(r *roundResult) string { return r.teardown.Truncate(time.Millisecond).String() }, "")
 	fmt.Println()
+	if vip != nil {
+		fmt.Printf("through a Service (wrk -t2 -c%d for %s each, from the host to one echo pod; the agent's nftables proxy):\n\n", wrkConns, cfg.wrkDuration)
+		fmt.Println("| figure | goal | via the cluster IP | straight to the pod IP | VIP/pod |")
+		fmt.Println("| --- | --- | ---: | ---: | ---: |")
+		ratio := vip.viaVIP / vip.direct
+		fmt.Printf("| requests/s | VIP >= 90%% of pod: %s | %.0f | %.0f | %.2f |\n", benchkit.Met(ratio >= 0.9), vip.viaVIP, vip.direct, ratio)
+		fmt.Printf("| latency p50 | — | %s | %s | — |\n\n", vip.vipP50, vip.directP50)
+	}
 	return nil
+}
+
+const wrkConns = 16
+
+type vipResult struct {
+	viaVIP, direct    float64
+	vipP50, directP50 string
+}
+
+// measureVIP puts a Service in front of the warm-up pod and runs wrk at the
+// pod's IP and at the cluster IP, alternately, twice each (best run kept).
+func measureVIP(ctx context.Context, c *client.Client, d time.Duration) (*vipResult, error) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		benchkit.Progress("wrk missing (make deps): no VIP figure")
+		return nil, nil
+	}
+	podsRes, _ := c.Registry().ByKind("Pod")
+	obj, err := c.Get(ctx, podsRes, "default", "warmup")
+	if err != nil {
+		return nil, err
+	}
+	podIP := obj.(*corev1.Pod).Status.PodIP
+	svc, err := c.Create(ctx, &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: "warmup", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "bench", "bench.skiff.io/warmup": "true"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}}})
+	if err != nil {
+		return nil, err
+	}
+	svcRes, _ := c.Registry().ByKind("Service")
+	defer c.Delete(context.Background(), svcRes, "default", "warmup", nil)
+	vip := "http://" + svc.(*corev1.Service).Spec.ClusterIP + "/"
+	benchkit.Progress("waiting for the cluster IP %s to answer", vip)
+	hc := &http.Client{Timeout: time.Second}
+	if err := benchkit.WaitFor(ctx, 30*time.Second, func() bool {
+		resp, err := hc.Get(vip)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}); err != nil {
+		return nil, fmt.Errorf("the cluster IP never answered: %w", err)
+	}
+	r := &vipResult{}
+	for i := range 2 {
+		for _, target := range []struct {
+			url  string
+			rate *float64
+			p50  *string
+		}{{"http://" + podIP + ":8080/", &r.direct, &r.directP50}, {vip, &r.viaVIP, &r.vipP50}} {
+			benchkit.Progress("wrk %s (%d/2)", target.url, i+1)
+			rate, p50, err := wrk(ctx, target.url, d)
+			if err != nil {
+				return nil, err
+			}
+			if rate > *target.rate {
+				*target.rate, *target.p50 = rate, p50
+			}
+		}
+	}
+	return r, nil
+}
+
+var (
+	wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkP50  = regexp.MustCompile(`(?m)^\s+50%\s+(\S+)`)
+)
+
+func wrk(ctx context.Context, url string, d time.Duration) (float64, string, error) {
+	out, err := exec.CommandContext(ctx, "wrk", "-t2", fmt.Sprintf("-c%d", wrkConns), fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency", url).CombinedOutput()
+	if err != nil {
+		return 0, "", fmt.Errorf("wrk %s: %v: %s", url, err, out)
+	}
+	m := wrkRate.FindSubmatch(out)
+	if m == nil {
+		return 0, "", fmt.Errorf("wrk %s: no Requests/sec in:\n%s", url, out)
+	}
+	rate, _ := strconv.ParseFloat(string(m[1]), 64)
+	p50 := "?"
+	if m := wrkP50.FindSubmatch(out); m != nil {
+		p50 = string(m[1])
+	}
+	if strings.Contains(string(out), "Non-2xx") || strings.Contains(string(out), "Socket errors") {
+		return 0, "", fmt.Errorf("wrk %s saw errors:\n%s", url, out)
+	}
+	return rate, p50, nil
 }
 
 // roundResult is one round: cfg.pods pods created at one rate.
