@@ -7,11 +7,11 @@ package main
 
 import (
 	"bufio"
-	"io"
-	"log/slog"
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -399,6 +400,17 @@ func TestAgentEndToEnd(t *testing.T) {
 			}
 			return nil
 		})
+		out := mustCLI(t, admin, "", "top", "nodes")
+		if !regexp.MustCompile(`(?m)^NAME\s+CPU\(cores\)\s+CPU%\s+MEMORY\(bytes\)\s+MEMORY%\n` + regexp.QuoteMeta(a.node) + `\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%`).MatchString(out) {
+			t.Errorf("skiff top nodes:\n%s", out)
+		}
+		out = mustCLI(t, admin, "", "top", "pods", "--containers")
+		if !regexp.MustCompile(`(?m)^echo\s+echo\s+\d+m\s+\d+Mi`).MatchString(out) {
+			t.Errorf("skiff top pods --containers:\n%s", out)
+		}
+		if _, errOut, ok := cli(t, admin, "", "top", "pods", "--sort-by", "disk"); ok || !strings.Contains(errOut, "--sort-by") {
+			t.Errorf("top pods --sort-by disk: ok %v, stderr %q", ok, errOut)
+		}
 		// Clients read metrics; only the leader's scrapes write them.
 		_, errOut, ok := cli(t, admin, "apiVersion: metrics.k8s.io/v1beta1\nkind: NodeMetrics\nmetadata: {name: "+a.node+"}\n", "apply", "-f", "-")
 		if ok || !strings.Contains(errOut, "collected from the nodes") {

@@ -92,6 +92,7 @@ func newRootCmd() *cobra.Command {
 		newLogsCmd(g),
 		newExecCmd(g),
 		newImageCmd(g),
+		newTopCmd(g),
 	)
 	return root
 }
