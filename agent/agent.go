@@ -52,6 +52,11 @@ type Config struct {
 	ClusterDNS string
 	// ClusterDomain is the cluster's DNS domain; default cluster.local.
 	ClusterDomain string
+	// OutOfRotation, when set, returns once Services no longer send new
+	// connections to a deleted pod (or gives up): called before its
+	// preStop hooks and SIGTERM, so that no request reaches a pod that
+	// is shutting down.
+	OutOfRotation func(ctx context.Context, pod *corev1.Pod)
 	Logger        *slog.Logger
 }
 

@@ -37,6 +37,9 @@ func (a *Agent) terminate(ctx context.Context, uid types.UID, pod *corev1.Pod) (
 	if pod != nil {
 		grace = a.gracePeriod(pod)
 	}
+	if pod != nil && pod.DeletionTimestamp != nil && pod.Status.PodIP != "" && a.cfg.OutOfRotation != nil && anyRunning(list) {
+		a.cfg.OutOfRotation(ctx, pod)
+	}
 	var wg sync.WaitGroup
 	for _, c := range list {
 		if c.State != runtime.StateRunning {
@@ -196,4 +199,13 @@ func (a *Agent) runHook(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 		return nil
 	}
 	return nil
+}
+
+func anyRunning(list []runtime.Container) bool {
+	for _, c := range list {
+		if c.State == runtime.StateRunning {
+			return true
+		}
+	}
+	return false
 }

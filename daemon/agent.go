@@ -21,6 +21,7 @@ import (
 	"github.com/skiffhq/skiff/agent"
 	"github.com/skiffhq/skiff/agent/endpoint"
 	"github.com/skiffhq/skiff/agent/podnet"
+	"github.com/skiffhq/skiff/agent/proxy"
 	"github.com/skiffhq/skiff/agent/runtime"
 	ctrd "github.com/skiffhq/skiff/agent/runtime/containerd"
 	"github.com/skiffhq/skiff/agent/volumes"
@@ -71,7 +72,11 @@ type AgentConfig struct {
 	ClusterDNS    string
 	ClusterDomain string
 	DNSUpstreams  []string
-	SyncPeriod    time.Duration
+	// DrainDelay is how long a deleted pod that has left its Services'
+	// endpoints and this node's proxy still waits, for the other nodes'
+	// proxies, before its preStop hooks and SIGTERM; default 1 s.
+	DrainDelay time.Duration
+	SyncPeriod time.Duration
 	// UsagePeriod is how often pods' and the node's usage is reported;
 	// default 15 s.
 	UsagePeriod time.Duration
@@ -132,9 +137,10 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	host, portStr, _ := net.SplitHostPort(cfg.Address)
 	port, _ := strconv.Atoi(portStr)
 	network := &lateNetwork{}
+	rotation := &rotationGate{delay: cfg.DrainDelay, log: log}
 	ag, err := agent.New(agent.Config{NodeName: cfg.NodeName, DataDir: cfg.DataDir, Cluster: cluster, Runtime: rt,
 		Network: network, Volumes: vols, SyncPeriod: cfg.SyncPeriod, HostIP: host, Logger: log,
-		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain})
+		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain, OutOfRotation: rotation.wait})
 	if err != nil {
 		return err
 	}
@@ -174,11 +180,13 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	go ag.MeasureUsage(ctx, cfg.UsagePeriod)
 	if cfg.ProxyMode != ProxyNone || cfg.ClusterDNS != "" {
 		watches := newServiceWatches(api, log)
+		var p *proxy.Proxier
 		if cfg.ProxyMode != ProxyNone {
-			if err := startProxy(ctx, cfg, watches, log); err != nil {
+			if p, err = startProxy(ctx, cfg, watches, log); err != nil {
 				return fmt.Errorf("service proxy: %w", err)
 			}
 		}
+		rotation.set(watches, p)
 		if cfg.ClusterDNS != "" {
 			if err := startClusterDNS(ctx, cfg, api, watches, log); err != nil {
 				return fmt.Errorf("cluster DNS: %w", err)
@@ -265,6 +273,9 @@ func (cfg *AgentConfig) defaults() error {
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.DrainDelay == 0 {
+		cfg.DrainDelay = time.Second
 	}
 	if _, err := netip.ParsePrefix(cfg.ServiceCIDR); err != nil {
 		return fmt.Errorf("--service-cidr %q: %w", cfg.ServiceCIDR, err)

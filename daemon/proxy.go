@@ -33,13 +33,13 @@ func proxyTable() string {
 // startProxy routes the service CIDR to the sink device and starts the
 // service proxy: the watches of every Service and Endpoints feed it, and it
 // programs the kernel once both have listed.
-func startProxy(ctx context.Context, cfg AgentConfig, w *serviceWatches, log *slog.Logger) error {
+func startProxy(ctx context.Context, cfg AgentConfig, w *serviceWatches, log *slog.Logger) (*proxy.Proxier, error) {
 	cidr, err := netip.ParsePrefix(cfg.ServiceCIDR)
 	if err != nil {
-		return fmt.Errorf("--service-cidr %q: %w", cfg.ServiceCIDR, err)
+		return nil, fmt.Errorf("--service-cidr %q: %w", cfg.ServiceCIDR, err)
 	}
 	if err := proxy.RouteServiceCIDR(cidr.Masked()); err != nil {
-		return err
+		return nil, err
 	}
 	// Auto: nftables, the one backend for kernels without IPVS (this
 	// one's); IPVS is picked where the kernel has it once that backend is
@@ -59,5 +59,5 @@ func startProxy(ctx context.Context, cfg AgentConfig, w *serviceWatches, log *sl
 	afterSync(ctx, p.MarkSynced, w.services, w.endpoints)
 	go p.Run(ctx)
 	log.Info("service proxy started", "backend", backend.Name(), "table", backend.Table, "service-cidr", cidr)
-	return nil
+	return p, nil
 }

@@ -46,6 +46,11 @@ type Proxier struct {
 	statsMu  sync.Mutex
 	lastSync time.Duration
 	syncs    int
+	// appliedAt is when the kernel last matched the state the Proxier
+	// knew: the start of the last sync, or of a check that found nothing
+	// to change.
+	appliedAt time.Time
+	applied   chan struct{} // closed and replaced at each appliedAt
 }
 
 // New returns a Proxier; Run programs the kernel.
@@ -60,7 +65,8 @@ func New(cfg Config) *Proxier {
 		cfg.Logger = slog.Default()
 	}
 	return &Proxier{cfg: cfg, log: cfg.Logger.With("component", "proxy", "backend", cfg.Backend.Name()),
-		services: map[string]*corev1.Service{}, endpoints: map[string]*corev1.Endpoints{}, changed: make(chan struct{}, 1)}
+		services: map[string]*corev1.Service{}, endpoints: map[string]*corev1.Endpoints{}, changed: make(chan struct{}, 1),
+		applied: make(chan struct{})}
 }
 
 func objKey(namespace, name string) string { return namespace + "/" + name }
@@ -163,11 +169,12 @@ func (p *Proxier) Run(ctx context.Context) {
 		if !synced {
 			continue
 		}
+		start := time.Now()
 		st := p.State()
 		if !failed && equalStates(st, last) && p.syncsSoFar() > 0 {
+			p.markApplied(start)
 			continue
 		}
-		start := time.Now()
 		if err := p.cfg.Backend.Sync(st); err != nil {
 			p.log.Error("programming services", "err", err)
 			failed = true
@@ -180,6 +187,35 @@ func (p *Proxier) Run(ctx context.Context) {
 		p.statsMu.Unlock()
 		p.log.Debug("programmed services", "ports", len(st.Services), "took", took)
 		last, failed = st, false
+		p.markApplied(start)
+	}
+}
+
+func (p *Proxier) markApplied(at time.Time) {
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
+	p.appliedAt = at
+	close(p.applied)
+	p.applied = make(chan struct{})
+}
+
+// WaitApplied returns once the kernel matches a state computed after
+// since (what the Proxier was told up to then is programmed), or when ctx
+// ends. Before MarkSynced nothing is programmed, so it waits.
+func (p *Proxier) WaitApplied(ctx context.Context, since time.Time) error {
+	p.poke() // a check now, even when nothing changed
+	for {
+		p.statsMu.Lock()
+		done, next := p.appliedAt.After(since), p.applied
+		p.statsMu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-next:
+		}
 	}
 }
 

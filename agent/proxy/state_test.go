@@ -125,6 +125,12 @@ func TestProxierWaitsForSyncAndGathersBursts(t *testing.T) {
 	if n := fb.count(); n != before {
 		t.Fatalf("an unchanged state was programmed again (%d -> %d syncs)", before, n)
 	}
+	// WaitApplied: a check after now, though nothing changed.
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+	if err := p.WaitApplied(wctx, time.Now()); err != nil {
+		t.Fatalf("WaitApplied with nothing to change: %v", err)
+	}
+	wcancel()
 	p.DeleteService("default", "web")
 	deadline = time.Now().Add(5 * time.Second)
 	for fb.count() == before && time.Now().Before(deadline) {

@@ -834,8 +834,44 @@ spec:
 			!strings.Contains(out, "search default.svc.cluster.local svc.cluster.local cluster.local") || !strings.Contains(out, "ndots:5") {
 			t.Errorf("the pod's resolv.conf:\n%s", out)
 		}
+		// Scaling down under load: the pod that goes leaves the Service
+		// before it gets SIGTERM, so no request fails.
+		stopLoad := make(chan struct{})
+		var sent, failed atomic.Int64
+		var lastErr atomic.Value
+		loadDone := make(chan struct{})
+		go func() {
+			defer close(loadDone)
+			for {
+				select {
+				case <-stopLoad:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				sent.Add(1)
+				resp, err := fresh.Get(vip)
+				if err == nil {
+					_, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %s", resp.Status)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					lastErr.Store(err.Error())
+				}
+			}
+		}()
 		mustCLI(t, admin, rs(1), "apply", "-f", "-")
 		waitFor(t, "scaled to 1", 60*time.Second, running(1))
+		time.Sleep(time.Second)
+		close(stopLoad)
+		<-loadDone
+		t.Logf("requests sent / failed while scaling 2 -> 1 behind the Service: %d / %d", sent.Load(), failed.Load())
+		if failed.Load() > 0 {
+			t.Errorf("%d of %d requests failed while scaling down (last: %v)", failed.Load(), sent.Load(), lastErr.Load())
+		}
 		waitFor(t, "the cluster IP reaching the one pod left", 30*time.Second, func() error {
 			if seen := hosts(); len(seen) != 1 {
 				return fmt.Errorf("answers by hostname: %v", seen)
