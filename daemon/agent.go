@@ -57,9 +57,10 @@ type AgentConfig struct {
 	Runtime string
 	// RegistryConfig is a registries.yaml (mirrors, plain HTTP, auth).
 	RegistryConfig string
-	// ProxyMode is how Services are programmed: auto (the default),
-	// nftables, or none (no service proxy; the default of the fake
-	// runtime, which must not touch the host).
+	// ProxyMode is how Services are programmed: auto (the default: IPVS
+	// where the kernel has it, else nftables), ipvs, nftables, or none (no
+	// service proxy; the default of the fake runtime, which must not
+	// touch the host).
 	ProxyMode string
 	// ServiceCIDR is the masters' --service-cidr, routed to the proxy's
 	// sink device; default 10.43.0.0/16.
@@ -258,9 +259,9 @@ func (cfg *AgentConfig) defaults() error {
 		if cfg.Runtime == "fake" {
 			cfg.ProxyMode = ProxyNone
 		}
-	case ProxyNFTables, ProxyNone:
+	case ProxyIPVS, ProxyNFTables, ProxyNone:
 	default:
-		return fmt.Errorf("--proxy-mode %q: must be auto, nftables or none", cfg.ProxyMode)
+		return fmt.Errorf("--proxy-mode %q: must be auto, ipvs, nftables or none", cfg.ProxyMode)
 	}
 	if cfg.ServiceCIDR == "" {
 		cfg.ServiceCIDR = server.DefaultServiceCIDR

@@ -15,7 +15,8 @@ import (
 
 // Proxy modes (--proxy-mode).
 const (
-	ProxyAuto     = "auto"
+	ProxyAuto     = "auto" // IPVS where the kernel has it, else nftables
+	ProxyIPVS     = "ipvs"
 	ProxyNFTables = "nftables"
 	ProxyNone     = "none"
 )
@@ -41,10 +42,22 @@ func startProxy(ctx context.Context, cfg AgentConfig, w *serviceWatches, log *sl
 	if err := proxy.RouteServiceCIDR(cidr.Masked()); err != nil {
 		return nil, err
 	}
-	// Auto: nftables, the one backend for kernels without IPVS (this
-	// one's); IPVS is picked where the kernel has it once that backend is
-	// in.
-	backend := &proxy.NFTables{Table: proxyTable()}
+	var backend proxy.Backend
+	switch cfg.ProxyMode {
+	case ProxyIPVS, ProxyAuto:
+		b, err := proxy.NewIPVS(cidr.Masked())
+		if err == nil {
+			backend = b
+			break
+		}
+		if cfg.ProxyMode == ProxyIPVS {
+			return nil, fmt.Errorf("--proxy-mode ipvs: the kernel has no IPVS (modprobe ip_vs?): %w", err)
+		}
+		log.Info("no IPVS in this kernel: the service proxy uses nftables", "err", err)
+	}
+	if backend == nil {
+		backend = &proxy.NFTables{Table: proxyTable()}
+	}
 	p := proxy.New(proxy.Config{Backend: backend, Logger: log})
 	w.services.AddHandler(client.Handler{
 		OnAdd:    func(o apis.Object) { p.SetService(o.(*corev1.Service)) },
@@ -58,6 +71,6 @@ func startProxy(ctx context.Context, cfg AgentConfig, w *serviceWatches, log *sl
 	})
 	afterSync(ctx, p.MarkSynced, w.services, w.endpoints)
 	go p.Run(ctx)
-	log.Info("service proxy started", "backend", backend.Name(), "table", backend.Table, "service-cidr", cidr)
+	log.Info("service proxy started", "backend", backend.Name(), "service-cidr", cidr)
 	return p, nil
 }

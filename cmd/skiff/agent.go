@@ -58,7 +58,7 @@ func addNodeFlags(f *pflag.FlagSet, cfg *daemon.AgentConfig, labels, taints *[]s
 	f.StringArrayVar(labels, "node-label", nil, "node label key=value (repeatable)")
 	f.StringArrayVar(taints, "node-taint", nil, "node taint key=value:Effect (repeatable)")
 	f.IntVar(&cfg.MaxPods, "max-pods", 110, "the node's pod capacity")
-	f.StringVar(&cfg.ProxyMode, "proxy-mode", "auto", "how Services are programmed: auto, nftables, or none (default none with --runtime fake)")
+	f.StringVar(&cfg.ProxyMode, "proxy-mode", "auto", "how Services are programmed: auto (IPVS where the kernel has it, else nftables), ipvs, nftables, or none (default none with --runtime fake)")
 	f.StringVar(&cfg.ClusterDNS, "cluster-dns", "", "node-local address of the cluster DNS server, the pods' nameserver (default 169.254.20.10; off with --runtime fake); none turns it off")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.DurationVar(&cfg.DrainDelay, "drain-delay", time.Second, "a deleted pod that left its Services and this node's proxy waits this long more, for other nodes' proxies, before preStop and SIGTERM")
