@@ -37,6 +37,13 @@ type IPVS struct {
 	Scheduler string
 	// Addresses manages the cluster IPs on IPVSDevice; nil uses netlink.
 	Addresses AddressSet
+	// NodeAddresses returns the node's own addresses, where node ports
+	// get a virtual service each; nil uses the host's (netlink).
+	NodeAddresses func() ([]netip.Addr, error)
+	// NodePortRange is the masters' --service-node-port-range: virtual
+	// services on the node's addresses in it are skiff's; zero means
+	// 30000-32767.
+	NodePortRange [2]uint16
 }
 
 // AddressSet is the set of cluster IPs held by the IPVS device.
@@ -101,9 +108,15 @@ func ipvsProto(p corev1.Protocol) ipvs.Protocol {
 	return ipvs.TCP
 }
 
-// desired returns the virtual services st asks for and the addresses the
-// device must hold.
-func (b *IPVS) desired(st State) (map[ipvsKey]ipvsWant, map[netip.Addr]bool) {
+// owned reports whether a virtual service is skiff's: on a cluster IP, or
+// a node port on one of the node's addresses.
+func (b *IPVS) owned(k ipvsKey, nodeAddrs map[netip.Addr]bool, nodePorts map[uint16]bool) bool {
+	return b.ServiceCIDR.Contains(k.addr) || nodeAddrs[k.addr] && nodePorts[k.port]
+}
+
+// desired returns the virtual services st asks for (a node port gets one
+// on each of the node's addresses) and the addresses the device must hold.
+func (b *IPVS) desired(st State, nodeAddrs []netip.Addr) (map[ipvsKey]ipvsWant, map[netip.Addr]bool) {
 	want := map[ipvsKey]ipvsWant{}
 	addrs := map[netip.Addr]bool{}
 	for _, sp := range st.Services {
@@ -120,18 +133,44 @@ func (b *IPVS) desired(st State) (map[ipvsKey]ipvsWant, map[netip.Addr]bool) {
 			svc.Flags, svc.Timeout = ipvs.ServicePersistent, uint32(sp.Affinity.Seconds())
 		}
 		want[ipvsKey{sp.ClusterIP, svc.Protocol, sp.Port}] = ipvsWant{svc: svc, dests: sp.Endpoints}
+		if sp.NodePort == 0 {
+			continue
+		}
+		for _, a := range nodeAddrs {
+			np := svc
+			np.Address, np.Port = a, sp.NodePort
+			want[ipvsKey{a, np.Protocol, sp.NodePort}] = ipvsWant{svc: np, dests: sp.Endpoints}
+		}
 	}
 	return want, addrs
 }
 
 // plan compares the desired virtual services with the kernel's.
-func (b *IPVS) plan(st State, current []ipvs.ServiceExtended, dests func(ipvs.Service) ([]ipvs.DestinationExtended, error), held []netip.Addr) (*ipvsPlan, error) {
-	want, addrs := b.desired(st)
+func (b *IPVS) plan(st State, current []ipvs.ServiceExtended, dests func(ipvs.Service) ([]ipvs.DestinationExtended, error), held, nodeAddrs []netip.Addr) (*ipvsPlan, error) {
+	want, addrs := b.desired(st, nodeAddrs)
+	isNode := map[netip.Addr]bool{}
+	for _, a := range nodeAddrs {
+		isNode[a] = true
+	}
+	// The node port range is not known here: a virtual service on a node
+	// address is skiff's if a node port of st or one skiff made before
+	// (in the node port range every Service's port is) names it.
+	nodePorts := map[uint16]bool{}
+	for _, sp := range st.Services {
+		if sp.NodePort != 0 {
+			nodePorts[sp.NodePort] = true
+		}
+	}
+	for _, cur := range current {
+		if isNode[cur.Address] && cur.Port >= b.nodePortMin() && cur.Port <= b.nodePortMax() {
+			nodePorts[cur.Port] = true
+		}
+	}
 	p := &ipvsPlan{createDests: map[ipvsKey][]ipvs.Destination{}, updateDests: map[ipvsKey][]ipvs.Destination{},
 		removeDests: map[ipvsKey][]ipvs.Destination{}}
 	seen := map[ipvsKey]bool{}
 	for _, cur := range current {
-		if !b.ServiceCIDR.Contains(cur.Address) {
+		if !b.owned(ipvsKey{cur.Address, cur.Protocol, cur.Port}, isNode, nodePorts) {
 			continue // not skiff's
 		}
 		k := ipvsKey{cur.Address, cur.Protocol, cur.Port}
@@ -218,7 +257,15 @@ func (b *IPVS) Sync(st State) error {
 	if err != nil {
 		return err
 	}
-	p, err := b.plan(st, current, b.Client.Destinations, held)
+	nodeAddrsFn := b.NodeAddresses
+	if nodeAddrsFn == nil {
+		nodeAddrsFn = hostAddresses
+	}
+	nodeAddrs, err := nodeAddrsFn()
+	if err != nil {
+		return fmt.Errorf("ipvs: the node's addresses: %w", err)
+	}
+	p, err := b.plan(st, current, b.Client.Destinations, held, nodeAddrs)
 	if err != nil {
 		return err
 	}
@@ -277,6 +324,45 @@ func (b *IPVS) Cleanup() error {
 		return netlink.LinkDel(link)
 	}
 	return nil
+}
+
+func (b *IPVS) nodePortMin() uint16 {
+	if b.NodePortRange[1] == 0 {
+		return 30000
+	}
+	return b.NodePortRange[0]
+}
+
+func (b *IPVS) nodePortMax() uint16 {
+	if b.NodePortRange[1] == 0 {
+		return 32767
+	}
+	return b.NodePortRange[1]
+}
+
+// hostAddresses are the host's IPv4 addresses but loopback ones and those
+// of IPVSDevice (the cluster IPs) and SinkDevice: where node ports listen.
+func hostAddresses() ([]netip.Addr, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, l := range links {
+		if name := l.Attrs().Name; name == IPVSDevice || name == SinkDevice {
+			continue
+		}
+		list, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range list {
+			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && !ip.IsLoopback() {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out, nil
 }
 
 // netlinkAddresses keeps the cluster IPs on IPVSDevice, a dummy interface.

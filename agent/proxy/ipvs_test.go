@@ -100,9 +100,15 @@ func TestIPVSSyncAppliesTheDifference(t *testing.T) {
 	other := ipvs.Service{Address: netip.MustParseAddr("192.0.2.1"), Port: 80, Protocol: ipvs.TCP, Family: ipvs.INET, Scheduler: "wrr"}
 	k.svcs[keyOf(other)] = ipvs.ServiceExtended{Service: other}
 	addrs := &fakeAddrs{}
-	b := &IPVS{Client: k, ServiceCIDR: netip.MustParsePrefix("10.43.0.0/16"), Addresses: addrs}
+	node := netip.MustParseAddr("192.168.1.5")
+	// Someone else's service on the node's address, outside the node port
+	// range: kept too.
+	web80 := ipvs.Service{Address: node, Port: 80, Protocol: ipvs.TCP, Family: ipvs.INET, Scheduler: "rr"}
+	k.svcs[keyOf(web80)] = ipvs.ServiceExtended{Service: web80}
+	b := &IPVS{Client: k, ServiceCIDR: netip.MustParsePrefix("10.43.0.0/16"), Addresses: addrs,
+		NodeAddresses: func() ([]netip.Addr, error) { return []netip.Addr{node}, nil }}
 	web := ServicePort{Key: "default/web:http", ClusterIP: netip.MustParseAddr("10.43.0.10"), Port: 80, Protocol: corev1.ProtocolTCP,
-		Endpoints: []Endpoint{ep("10.42.0.2:8080"), ep("10.42.0.3:8080")}}
+		NodePort: 30080, Endpoints: []Endpoint{ep("10.42.0.2:8080"), ep("10.42.0.3:8080")}}
 	sticky := ServicePort{Key: "default/sticky:http", ClusterIP: netip.MustParseAddr("10.43.0.12"), Port: 80, Protocol: corev1.ProtocolTCP,
 		Affinity: time.Hour, Endpoints: []Endpoint{ep("10.42.0.2:8080")}}
 	empty := ServicePort{Key: "default/empty:http", ClusterIP: netip.MustParseAddr("10.43.0.11"), Port: 80, Protocol: corev1.ProtocolTCP}
@@ -117,6 +123,9 @@ func TestIPVSSyncAppliesTheDifference(t *testing.T) {
 	sync(web, sticky, empty)
 	if s := k.svcs[ipvsKey{web.ClusterIP, ipvs.TCP, 80}]; s.Scheduler != "rr" || len(k.dests[keyOf(s.Service)]) != 2 {
 		t.Fatalf("web: %+v, dests %+v", s, k.dests[keyOf(s.Service)])
+	}
+	if np := k.svcs[ipvsKey{node, ipvs.TCP, 30080}]; np.Scheduler != "rr" || len(k.dests[keyOf(np.Service)]) != 2 {
+		t.Fatalf("the node port on the node's address: %+v", np)
 	}
 	if s := k.svcs[ipvsKey{sticky.ClusterIP, ipvs.TCP, 80}]; s.Flags&ipvs.ServicePersistent == 0 || s.Timeout != 3600 {
 		t.Fatalf("ClientIP affinity: %+v", s)
@@ -134,17 +143,24 @@ func TestIPVSSyncAppliesTheDifference(t *testing.T) {
 	// An endpoint goes: weight 0 first, removed once its connections end.
 	web2 := web
 	web2.Endpoints = web.Endpoints[:1]
-	if ops := strings.Join(sync(web2, sticky, empty), "; "); ops != "weight 10.43.0.10:80 10.42.0.3:8080 w0" {
-		t.Fatalf("graceful removal: %s", ops)
+	ops := sync(web2, sticky, empty)
+	slices.Sort(ops)
+	if got := strings.Join(ops, "; "); got != "weight 10.43.0.10:80 10.42.0.3:8080 w0; weight 192.168.1.5:30080 10.42.0.3:8080 w0" {
+		t.Fatalf("graceful removal: %s", got)
 	}
 	key := ipvsKey{web.ClusterIP, ipvs.TCP, 80}
+	npKey := ipvsKey{node, ipvs.TCP, 30080}
 	k.dests[key][1].ActiveConnections = 2
+	k.dests[npKey][1].InactiveConnections = 1
 	if ops := sync(web2, sticky, empty); len(ops) != 0 {
 		t.Fatalf("removed while it still had connections: %v", ops)
 	}
 	k.dests[key][1].ActiveConnections = 0
-	if ops := strings.Join(sync(web2, sticky, empty), "; "); ops != "-dest 10.43.0.10:80 10.42.0.3:8080" {
-		t.Fatalf("removal once drained: %s", ops)
+	k.dests[npKey][1].InactiveConnections = 0
+	ops = sync(web2, sticky, empty)
+	slices.Sort(ops)
+	if got := strings.Join(ops, "; "); got != "-dest 10.43.0.10:80 10.42.0.3:8080; -dest 192.168.1.5:30080 10.42.0.3:8080" {
+		t.Fatalf("removal once drained: %s", got)
 	}
 	// Deleted services go, with their addresses; someone else's stays.
 	sync(web2)
@@ -153,5 +169,13 @@ func TestIPVSSyncAppliesTheDifference(t *testing.T) {
 	}
 	if _, ok := k.svcs[keyOf(other)]; !ok {
 		t.Fatal("a virtual service outside the service CIDR was removed")
+	}
+	if _, ok := k.svcs[keyOf(web80)]; !ok {
+		t.Fatal("a virtual service on the node's address outside the node port range was removed")
+	}
+	// The node port goes with its Service.
+	sync()
+	if _, ok := k.svcs[ipvsKey{node, ipvs.TCP, 30080}]; ok {
+		t.Fatal("the node port's virtual service outlived its Service")
 	}
 }

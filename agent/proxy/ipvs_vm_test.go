@@ -236,16 +236,17 @@ func TestIPVSInsideVM(t *testing.T) {
 		t.Fatalf("IPVS in the VM: %v", err)
 	}
 	web := ServicePort{Key: "default/web:http", ClusterIP: netip.MustParseAddr("10.43.0.10"), Port: 80, Protocol: corev1.ProtocolTCP,
-		Endpoints: []Endpoint{ep("10.99.0.2:8080"), ep("10.99.0.3:8080")}}
+		NodePort: 30080, Endpoints: []Endpoint{ep("10.99.0.2:8080"), ep("10.99.0.3:8080")}}
 	sticky := web
-	sticky.Key, sticky.ClusterIP, sticky.Affinity = "default/sticky:http", netip.MustParseAddr("10.43.0.12"), time.Minute
+	sticky.Key, sticky.ClusterIP, sticky.Affinity, sticky.NodePort = "default/sticky:http", netip.MustParseAddr("10.43.0.12"), time.Minute, 0
 	empty := ServicePort{Key: "default/empty:http", ClusterIP: netip.MustParseAddr("10.43.0.11"), Port: 80, Protocol: corev1.ProtocolTCP}
 	if err := b.Sync(State{Services: []ServicePort{web, sticky, empty}}); err != nil {
 		t.Fatal(err)
 	}
 	svcs, err := b.Client.Services()
-	if err != nil || len(svcs) != 2 {
-		t.Fatalf("the kernel's virtual services: %v, %v (want web and sticky)", svcs, err)
+	// web, sticky, and web's node port on each of the VM's two addresses.
+	if err != nil || len(svcs) != 4 {
+		t.Fatalf("the kernel's virtual services: %v, %v (want web, sticky and web's node port twice)", svcs, err)
 	}
 	for _, s := range svcs {
 		t.Logf("virtual service %s:%d %s flags %s timeout %d", s.Address, s.Port, s.Scheduler, s.Flags, s.Timeout)
@@ -260,6 +261,17 @@ func TestIPVSInsideVM(t *testing.T) {
 	}
 	if seen["a"] != 10 || seen["b"] != 10 {
 		t.Errorf("20 connections with round robin reached %v, want 10 each", seen)
+	}
+	seen = map[string]int{}
+	for range 10 {
+		got, err := ask("10.99.0.3:30080")
+		if err != nil {
+			t.Fatalf("through the node port: %v", err)
+		}
+		seen[got]++
+	}
+	if seen["a"] != 5 || seen["b"] != 5 {
+		t.Errorf("10 connections to the node port reached %v, want 5 each", seen)
 	}
 	first, err := ask("10.43.0.12:80")
 	if err != nil {
@@ -311,8 +323,8 @@ func TestIPVSInsideVM(t *testing.T) {
 			t.Fatalf("c, without connections, not removed: %s", describeDests(dests))
 		}
 	}
-	if svcs, _ := b.Client.Services(); len(svcs) != 1 {
-		t.Errorf("stale virtual services left: %v", svcs)
+	if svcs, _ := b.Client.Services(); len(svcs) != 3 {
+		t.Errorf("want web and its two node ports, have %v", svcs)
 	}
 	if err := b.Cleanup(); err != nil {
 		t.Fatal(err)
