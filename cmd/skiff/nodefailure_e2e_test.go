@@ -156,7 +156,6 @@ spec:
 // failing readiness stops getting requests.
 func checkServiceAcrossNodes(t *testing.T, admin string) {
 	t.Helper()
-	mustCLI(t, admin, "apiVersion: v1\nkind: Service\nmetadata: {name: spread}\nspec: {selector: {app: spread}, ports: [{name: http, port: 80, targetPort: 8080}]}\n", "apply", "-f", "-")
 	out := mustCLI(t, admin, "", "get", "pods", "-l", "app=spread", "-o", "json")
 	var list corev1.PodList
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
@@ -168,6 +167,20 @@ func checkServiceAcrossNodes(t *testing.T, admin string) {
 		if p.Spec.NodeName != client.Spec.NodeName {
 			other = p
 		}
+	}
+	// How soon the new name resolves on each node (from a pod there; each
+	// try is an exec through the API, ~0.1-0.2 s of its own).
+	created := time.Now()
+	mustCLI(t, admin, "apiVersion: v1\nkind: Service\nmetadata: {name: spread}\nspec: {selector: {app: spread}, ports: [{name: http, port: 80, targetPort: 8080}]}\n", "apply", "-f", "-")
+	for _, p := range []corev1.Pod{client, other} {
+		waitFor(t, "the new Service resolving on node "+p.Spec.NodeName, 20*time.Second, func() error {
+			out, errOut, ok := cli(t, admin, "", "exec", p.Name, "--", "nslookup", "spread.default.svc.cluster.local")
+			if !ok || !strings.Contains(out, "Address") || strings.Contains(out, "NXDOMAIN") {
+				return fmt.Errorf("%s%s", out, errOut)
+			}
+			return nil
+		})
+		t.Logf("the new Service resolved from a pod on %s %s after its creation", p.Spec.NodeName, time.Since(created).Round(10*time.Millisecond))
 	}
 	answers := func() (map[string]int, error) {
 		out, errOut, ok := cli(t, admin, "", "exec", client.Name, "--", "sh", "-c",
