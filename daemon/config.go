@@ -56,6 +56,9 @@ type ServerConfig struct {
 	// MetricsPeriod is how often the leader scrapes the nodes' usage;
 	// zero means 15 s.
 	MetricsPeriod time.Duration
+	// HPASyncPeriod is how often each HorizontalPodAutoscaler is
+	// evaluated; zero means 15 s.
+	HPASyncPeriod time.Duration
 	// Timing are the Raft timeouts; zero means the defaults.
 	Timing raftfsm.Timing
 	// CertLifetime is how long certificates issued by this master live;

@@ -8,6 +8,7 @@ import (
 	"github.com/skiffhq/skiff/reconcile/endpoints"
 	"github.com/skiffhq/skiff/reconcile/eventttl"
 	"github.com/skiffhq/skiff/reconcile/gc"
+	"github.com/skiffhq/skiff/reconcile/hpa"
 	"github.com/skiffhq/skiff/reconcile/nodelifecycle"
 	"github.com/skiffhq/skiff/reconcile/replicaset"
 )
@@ -33,6 +34,10 @@ func (m *masterProc) runControllers(ctx context.Context) {
 		MonitorGrace: m.cfg.NodeMonitorGrace, PodEvictionTimeout: m.cfg.PodEvictionTimeout, Logger: log})
 	eps := endpoints.New(endpoints.Config{Services: infs.For("Service"), Pods: infs.For("Pod"), Endpoints: infs.For("Endpoints"),
 		Writer: w, Logger: log})
+	hpaRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: hpa.Name, Instance: m.id, Logger: log})
+	autoscalers := hpa.New(hpa.Config{Autoscalers: infs.For("HorizontalPodAutoscaler"), Deployments: infs.For("Deployment"),
+		ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"), Metrics: hpaMetrics{m}, Writer: w, Recorder: hpaRec,
+		SyncPeriod: m.cfg.HPASyncPeriod, Logger: log})
 	events := eventttl.New(eventttl.Config{Events: infs.For("Event"), Writer: w, Logger: log})
 	if err := reconcile.RunAll(ctx, log,
 		reconcile.Name("informers", infs),
@@ -42,6 +47,7 @@ func (m *masterProc) runControllers(ctx context.Context) {
 		reconcile.Name(deployment.Name, deploy),
 		reconcile.Name(eventttl.Name, events),
 		reconcile.Name(endpoints.Name, eps),
+		reconcile.Name(hpa.Name, autoscalers),
 	); err != nil && ctx.Err() == nil {
 		log.Warn("controllers stopped", "err", err)
 	}

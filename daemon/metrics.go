@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,9 +18,11 @@ import (
 	"github.com/skiffhq/skiff/apis/storage"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // The usage metrics pipeline: every agent measures its node and pods and
@@ -228,4 +231,26 @@ func (m *masterProc) metricsHandler() http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(raws)
 	})
+}
+
+// hpaMetrics gives the autoscaler the pods' usage from the leader's
+// memory: per pod, the sum of its containers.
+type hpaMetrics struct{ m *masterProc }
+
+func (h hpaMetrics) PodUsage(ctx context.Context, namespace string) (map[string]corev1.ResourceList, error) {
+	res, ok := h.m.reg.ByKind("PodMetrics")
+	if !ok {
+		return nil, errors.New("no PodMetrics kind")
+	}
+	out := map[string]corev1.ResourceList{}
+	for _, rec := range h.m.metrics.List(ctx, res, storage.Selection{Namespace: namespace}) {
+		pm := rec.Object().(*metricsv1beta1.PodMetrics)
+		cpu, mem := resource.NewMilliQuantity(0, resource.DecimalSI), resource.NewQuantity(0, resource.BinarySI)
+		for _, c := range pm.Containers {
+			cpu.Add(*c.Usage.Cpu())
+			mem.Add(*c.Usage.Memory())
+		}
+		out[pm.Name] = corev1.ResourceList{corev1.ResourceCPU: *cpu, corev1.ResourceMemory: *mem}
+	}
+	return out, nil
 }

@@ -15,6 +15,10 @@ func autoscalingResources() []*Resource {
 		New:      func() apis.Object { return &autoscalingv2.HorizontalPodAutoscaler{} },
 		Default:  defaults.HorizontalPodAutoscaler,
 		Validate: validation.HorizontalPodAutoscaler,
-		Acted:    metadataActed,
+		// Resource metrics (cpu, memory) are acted on; Pods, Object,
+		// External and ContainerResource metrics warn.
+		Acted: append(append([]string{}, metadataActed...), "spec.scaleTargetRef", "spec.scaleTargetRef.*", "spec.minReplicas",
+			"spec.maxReplicas", "spec.metrics", "spec.metrics[].type", "spec.metrics[].resource", "spec.metrics[].resource.*",
+			"spec.behavior", "spec.behavior.*"),
 	}}
 }

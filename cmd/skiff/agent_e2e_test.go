@@ -22,7 +22,9 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 )
 
 // requireAgentPrereqs checks what end-to-end agent tests need. Without CI
@@ -240,7 +242,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	hostBefore := readHostNetState()
 	t.Cleanup(func() { restoreHostNetState(t, hostBefore) })
 	m := newMaster(t)
-	m.start("--init", "--cluster-cidr", "10.44.0.0/16", "--metrics-period", "1s")
+	m.start("--init", "--cluster-cidr", "10.44.0.0/16", "--metrics-period", "1s", "--hpa-sync-period", "1s")
 	admin := filepath.Join(m.dir, "admin.conf")
 	token := strings.TrimSpace(readFile(t, filepath.Join(m.dir, "worker-token")))
 
@@ -966,6 +968,89 @@ spec:
 			}
 			return nil
 		})
+	})
+
+	t.Run("an autoscaler follows CPU use up and back down", func(t *testing.T) {
+		mustCLI(t, admin, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: burn}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: burn}}
+  template:
+    metadata: {labels: {app: burn}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: burn, image: skiff.local/echo:1, resources: {requests: {cpu: 50m}}, readinessProbe: {httpGet: {path: /readyz, port: 8080}, periodSeconds: 1}}]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: burn}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: burn}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}}]
+  behavior: {scaleDown: {stabilizationWindowSeconds: 5}}
+`, "apply", "-f", "-")
+		replicas := func() int32 {
+			var d appsv1.Deployment
+			json.Unmarshal([]byte(mustCLI(t, admin, "", "get", "deploy", "burn", "-o", "json")), &d)
+			return ptr.Deref(d.Spec.Replicas, 0)
+		}
+		var podIP string
+		waitFor(t, "the burn pod running, and its CPU measured", 60*time.Second, func() error {
+			out := mustCLI(t, admin, "", "get", "pods", "-l", "app=burn", "-o", "json")
+			var list corev1.PodList
+			json.Unmarshal([]byte(out), &list)
+			if len(list.Items) != 1 || list.Items[0].Status.PodIP == "" {
+				return errors.New(out)
+			}
+			podIP = list.Items[0].Status.PodIP
+			if out := mustCLI(t, admin, "", "get", "hpa", "burn"); !regexp.MustCompile(`\d+%/50%`).MatchString(out) {
+				return fmt.Errorf("get hpa:\n%s", out)
+			}
+			return nil
+		})
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			hc := &http.Client{Timeout: 5 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if resp, err := hc.Get("http://" + podIP + ":8080/burn?ms=500"); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+		start := time.Now()
+		waitFor(t, "scaled up to the maximum, 3", 60*time.Second, func() error {
+			if n := replicas(); n != 3 {
+				return fmt.Errorf("replicas %d", n)
+			}
+			return nil
+		})
+		t.Logf("load on -> 3 replicas: %s", time.Since(start).Round(100*time.Millisecond))
+		close(stop)
+		<-done
+		start = time.Now()
+		waitFor(t, "back down to 1 after the 5 s window", 90*time.Second, func() error {
+			if n := replicas(); n != 1 {
+				return fmt.Errorf("replicas %d", n)
+			}
+			return nil
+		})
+		t.Logf("load off -> 1 replica: %s", time.Since(start).Round(100*time.Millisecond))
+		if out := mustCLI(t, admin, "", "get", "events"); !strings.Contains(out, "SuccessfulRescale") || !strings.Contains(out, "New size: 3") {
+			t.Errorf("events:\n%s", out)
+		}
+		mustCLI(t, admin, "", "delete", "hpa", "burn")
+		mustCLI(t, admin, "", "delete", "deployment", "burn")
 	})
 
 	t.Run("hostPort publishes a pod on the node, preStop runs before SIGTERM", func(t *testing.T) {

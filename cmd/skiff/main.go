@@ -93,6 +93,7 @@ func newRootCmd() *cobra.Command {
 		newExecCmd(g),
 		newImageCmd(g),
 		newTopCmd(g),
+		newAutoscaleCmd(g),
 	)
 	return root
 }

@@ -66,6 +66,7 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&cfg.NodeMonitorGrace, "node-monitor-grace", 20*time.Second, "a node silent for longer is marked Ready=Unknown and tainted unreachable")
 	f.DurationVar(&cfg.PodEvictionTimeout, "pod-eviction-timeout", 30*time.Second, "the pods of a node unreachable or not ready for longer are deleted and replaced elsewhere")
 	f.DurationVar(&cfg.MetricsPeriod, "metrics-period", 15*time.Second, "how often the leader scrapes the nodes' CPU and memory usage (skiff top, autoscaling)")
+	f.DurationVar(&cfg.HPASyncPeriod, "hpa-sync-period", 15*time.Second, "how often each HorizontalPodAutoscaler is evaluated")
 	addNodeFlags(f, &cfg.Agent, &labels, &taints)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.DurationVar(&cfg.CertLifetime, "cert-lifetime", 0, "lifetime of the certificates this master issues (default 90 days; renewed at 2/3)")
