@@ -389,20 +389,6 @@ func shortHash(key string) string {
 
 func jump(chain string) *expr.Verdict { return &expr.Verdict{Kind: expr.VerdictJump, Chain: chain} }
 
-func daddr(ip []byte) []expr.Any {
-	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip},
-	}
-}
-
-func saddr(ip []byte) []expr.Any {
-	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip},
-	}
-}
-
 func protoNumber(p corev1.Protocol) byte {
 	if p == corev1.ProtocolUDP {
 		return unix.IPPROTO_UDP
@@ -415,12 +401,6 @@ func l4proto(p corev1.Protocol) []expr.Any {
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{protoNumber(p)}},
 	}
-}
-
-func l4port(p corev1.Protocol, port uint16) []expr.Any {
-	return append(l4proto(p),
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)})
 }
 
 // localDaddr matches packets to one of this host's own addresses.

@@ -83,8 +83,7 @@ func (r ServiceRanges) nth(n int) netip.Addr {
 // retried with another pick; a value the client asked for is never
 // replaced.
 type serviceAllocation struct {
-	fields map[string]bool   // field paths picked
-	taken  map[string]string // values found taken: "ip" or "port" -> value, for the next pick
+	fields map[string]bool // field paths picked
 }
 
 // prepareService fills in what a Service needs and the client left out —
