@@ -104,6 +104,6 @@ func startClusterDNS(ctx context.Context, cfg AgentConfig, api *client.Client, w
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	log.Info("cluster DNS serving", "addr", srv.Addr(), "domain", cfg.ClusterDomain, "upstreams", upstreams)
+	log.Info("cluster DNS upstreams", "upstreams", upstreams)
 	return nil
 }
