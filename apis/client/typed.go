@@ -315,3 +315,20 @@ func (c *Client) Watch(ctx context.Context, res *resources.Resource, opts ListOp
 	}()
 	return w, nil
 }
+
+// Evict asks the eviction API to delete a pod unless a
+// PodDisruptionBudget cannot spare it: then the error is a
+// TooManyRequests (apierrors.IsTooManyRequests) saying which budget.
+func (c *Client) Evict(ctx context.Context, namespace, name string, opts *metav1.DeleteOptions) error {
+	podsRes, _ := c.Registry().ByKind("Pod")
+	ev := map[string]any{"apiVersion": "policy/v1", "kind": "Eviction",
+		"metadata": map[string]any{"name": name, "namespace": namespace}}
+	if opts != nil {
+		ev["deleteOptions"] = opts
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, request{method: http.MethodPost, path: Path(podsRes, namespace, name, "eviction"), body: body, contentType: "application/json"}, nil)
+}

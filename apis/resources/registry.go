@@ -120,6 +120,7 @@ var defaultRegistry = sync.OnceValue(func() *Registry {
 		eventResources(),
 		appsResources(),
 		autoscalingResources(),
+		policyResources(),
 		memberResources(),
 		joinTokenResources(),
 		userResources(),

@@ -23,6 +23,7 @@ const (
 func (s *Server) mountPods() {
 	s.mux.HandleFunc(podLogPattern, s.podLog)
 	s.mux.HandleFunc(podExecPattern, s.podExec)
+	s.mux.HandleFunc(podEvictionPattern, s.podEvict)
 }
 
 // podLog: ?container=&follow=&previous=&timestamps=&tailLines=&sinceSeconds=&limitBytes=

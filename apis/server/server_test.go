@@ -561,3 +561,60 @@ func TestServiceClusterIPsAndNodePorts(t *testing.T) {
 		t.Fatalf("headless: %v %v", headless, err)
 	}
 }
+
+func TestEvictionHonoursDisruptionBudgets(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	podsRes := res(t, "pods")
+	for i := range 3 {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i), Namespace: "default", Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "echo"}}}}
+		obj, err := f.c.Create(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = obj.(*corev1.Pod)
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		if _, err := f.c.UpdateStatus(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bad budgets are refused, naming the field.
+	for _, bad := range []string{
+		`{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"both"},"spec":{"minAvailable":1,"maxUnavailable":1,"selector":{"matchLabels":{"app":"web"}}}}`,
+		`{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"pct"},"spec":{"minAvailable":"150%","selector":{"matchLabels":{"app":"web"}}}}`,
+	} {
+		if code, body := f.send("POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets", "application/json", bad); code != 422 {
+			t.Errorf("bad budget: %d %v", code, body)
+		}
+	}
+	if code, body := f.send("POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets", "application/json",
+		`{"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web"},"spec":{"minAvailable":2,"selector":{"matchLabels":{"app":"web"}}}}`); code != 201 {
+		t.Fatalf("creating the budget: %d %v", code, body)
+	}
+	// 3 healthy, 2 needed: one eviction goes, the next is refused (429).
+	if err := f.c.Evict(ctx, "default", "web-0", nil); err != nil {
+		t.Fatalf("first eviction: %v", err)
+	}
+	if _, err := f.c.Get(ctx, podsRes, "default", "web-0"); !apierrors.IsNotFound(err) {
+		t.Fatalf("the evicted pod (unbound: deleted at once): %v", err)
+	}
+	err := f.c.Evict(ctx, "default", "web-1", nil)
+	if !apierrors.IsTooManyRequests(err) || !strings.Contains(err.Error(), "disruption budget web needs 2 healthy pods and has 2") {
+		t.Fatalf("second eviction: %v, want 429 naming the budget", err)
+	}
+	if _, err := f.c.Get(ctx, podsRes, "default", "web-1"); err != nil {
+		t.Fatalf("the refused eviction deleted the pod: %v", err)
+	}
+	// An unready pod may always go.
+	obj, _ := f.c.Get(ctx, podsRes, "default", "web-2")
+	p := obj.(*corev1.Pod)
+	p.Status.Conditions[0].Status = corev1.ConditionFalse
+	if _, err := f.c.UpdateStatus(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Evict(ctx, "default", "web-2", nil); err != nil {
+		t.Fatalf("evicting an unready pod: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/client"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -59,13 +60,14 @@ func newCordonCmd(g *globals, on bool) *cobra.Command {
 }
 
 func newDrainCmd(g *globals) *cobra.Command {
-	var force bool
+	var force, disableEviction bool
 	var timeout time.Duration
 	var grace int64
 	cmd := &cobra.Command{
 		Use:   "drain NODE",
 		Short: "Cordon a node and move its pods away (their controllers start them elsewhere)",
-		Long: `drain cordons the node, then deletes its pods (each with its grace period) and
+		Long: `drain cordons the node, then evicts its pods (each with its grace period; a
+pod its PodDisruptionBudget cannot spare yet is tried again until it can) and
 waits until they are gone, showing progress. A pod no controller manages would
 be lost: drain refuses unless --force.`,
 		Args: cobra.ExactArgs(1),
@@ -103,16 +105,47 @@ be lost: drain refuses unless --force.`,
 			if grace >= 0 {
 				opts.GracePeriodSeconds = &grace
 			}
-			for _, o := range list.Items {
-				if o.GetDeletionTimestamp() != nil {
-					continue
-				}
-				if _, err := c.DeleteWithOptions(ctx, podsRes, o.GetNamespace(), o.GetName(), opts); err != nil && !apierrors.IsNotFound(err) {
-					return err
-				}
-				fmt.Fprintf(out, "evicting pod %s/%s\n", o.GetNamespace(), o.GetName())
-			}
+			// Evictions: a pod a PodDisruptionBudget cannot spare now is
+			// tried again until the budget allows it (its replacement
+			// elsewhere becomes ready), with progress.
+			pending := list.Items
 			start, last := time.Now(), time.Now()
+			for len(pending) > 0 {
+				var blocked []apis.Object
+				var why string
+				for _, o := range pending {
+					if o.GetDeletionTimestamp() != nil {
+						continue
+					}
+					var err error
+					if disableEviction {
+						_, err = c.DeleteWithOptions(ctx, podsRes, o.GetNamespace(), o.GetName(), opts)
+					} else {
+						err = c.Evict(ctx, o.GetNamespace(), o.GetName(), &opts)
+					}
+					switch {
+					case apierrors.IsTooManyRequests(err):
+						blocked, why = append(blocked, o), err.Error()
+						continue
+					case err != nil && !apierrors.IsNotFound(err):
+						return err
+					}
+					fmt.Fprintf(out, "evicting pod %s/%s\n", o.GetNamespace(), o.GetName())
+				}
+				pending = blocked
+				if len(pending) == 0 {
+					break
+				}
+				if time.Since(last) >= 2*time.Second {
+					fmt.Fprintf(os.Stderr, "waiting to evict %d pod(s) (%s): %s\n", len(pending), time.Since(start).Truncate(time.Second), why)
+					last = time.Now()
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("drain of node %s did not finish: %w", node, ctx.Err())
+				case <-time.After(time.Second):
+				}
+			}
 			for {
 				left, err := c.List(ctx, podsRes, client.ListOptions{FieldSelector: "spec.nodeName=" + node})
 				if err != nil {
@@ -140,6 +173,7 @@ be lost: drain refuses unless --force.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "also delete pods no controller manages")
+	cmd.Flags().BoolVar(&disableEviction, "disable-eviction", false, "delete pods instead of evicting them: PodDisruptionBudgets are not consulted")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (default: wait)")
 	cmd.Flags().Int64Var(&grace, "grace-period", -1, "seconds each pod gets to stop (default: its own)")
 	return cmd
