@@ -78,6 +78,9 @@ type AgentConfig struct {
 	// proxies, before its preStop hooks and SIGTERM; default 1 s.
 	DrainDelay time.Duration
 	SyncPeriod time.Duration
+	// HeartbeatPeriod is how often the node posts its status (the
+	// masters' --node-monitor-grace must be well above it); default 10 s.
+	HeartbeatPeriod time.Duration
 	// UsagePeriod is how often pods' and the node's usage is reported;
 	// default 15 s.
 	UsagePeriod time.Duration
@@ -156,7 +159,8 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	go func() { _ = srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
 	defer srv.Close()
 
-	nc := agent.NodeConfig{Labels: cfg.Labels, Taints: cfg.Taints, MaxPods: cfg.MaxPods, Port: int32(port), Version: cfg.Version}
+	nc := agent.NodeConfig{Labels: cfg.Labels, Taints: cfg.Taints, MaxPods: cfg.MaxPods, Port: int32(port), Version: cfg.Version,
+		Heartbeat: cfg.HeartbeatPeriod}
 	fmt.Fprintf(cfg.Out, "node %s: registering with %s\n", cfg.NodeName, strings.Join(servers, ", "))
 	node, err := ag.Register(ctx, nc)
 	if err != nil {

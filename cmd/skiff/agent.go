@@ -55,6 +55,7 @@ func addNodeFlags(f *pflag.FlagSet, cfg *daemon.AgentConfig, labels, taints *[]s
 	f.StringVar(&cfg.RegistryConfig, "registry-config", "", "registries.yaml: mirrors, plain-HTTP registries, credentials")
 	f.DurationVar(&cfg.SyncPeriod, "sync-period", 0, "full resync of every pod (default 20s)")
 	f.DurationVar(&cfg.UsagePeriod, "usage-period", 0, "how often pods' and the node's CPU and memory use is reported (default 15s)")
+	f.DurationVar(&cfg.HeartbeatPeriod, "heartbeat-period", 0, "how often the node posts its status (default 10s; keep it well under the masters' --node-monitor-grace)")
 	f.StringArrayVar(labels, "node-label", nil, "node label key=value (repeatable)")
 	f.StringArrayVar(taints, "node-taint", nil, "node taint key=value:Effect (repeatable)")
 	f.IntVar(&cfg.MaxPods, "max-pods", 110, "the node's pod capacity")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,7 +36,8 @@ func TestNodeFailure(t *testing.T) {
 	suffix := randHex(3)
 	newAgent := func(name string, extra ...string) *agentProc {
 		a := &agentProc{t: t, dir: t.TempDir(), addr: freeAddr(t), node: name + "-" + suffix, bridge: "skt" + name + suffix,
-			args: append([]string{"--join", m.api, "--token", token}, extra...)}
+			// Heartbeats well inside the master's 4 s grace.
+			args: append([]string{"--join", m.api, "--token", token, "--heartbeat-period", "1s"}, extra...)}
 		if err := os.MkdirAll(filepath.Join(a.dir, "images"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -147,6 +149,16 @@ spec:
 	if out := mustCLI(t, admin, "", "get", "nodes", a.node); !strings.Contains(out, "Unknown") && !strings.Contains(out, "NotReady") {
 		t.Fatalf("the dead node is not marked:\n%s", out)
 	}
+	// Node a comes back; node b is drained under a disruption budget.
+	a.start()
+	waitFor(t, "node a Ready again", 60*time.Second, func() error {
+		out, _, ok := cli(t, admin, "", "get", "nodes", a.node)
+		if !ok || !regexp.MustCompile(`\sReady\s`).MatchString(out) {
+			return fmt.Errorf("%s", out)
+		}
+		return nil
+	})
+	checkDrainHonoursBudget(t, admin, b.node, a.node, perNode)
 }
 
 // checkServiceAcrossNodes puts a Service in front of the spread
@@ -218,5 +230,54 @@ func checkServiceAcrossNodes(t *testing.T, admin string) {
 		return nil
 	})
 	t.Logf("a pod failing readiness (period 1 s) stopped getting requests within %s (including one round of 40 requests)", time.Since(start).Round(100*time.Millisecond))
+	mustCLI(t, admin, "", "exec", client.Name, "--", "wget", "-qO-", "--post-data=", "http://"+other.Status.PodIP+":8080/readyz/ok")
 	mustCLI(t, admin, "", "delete", "svc", "spread")
+}
+
+// checkDrainHonoursBudget drains node `from` under a PodDisruptionBudget
+// of minAvailable 3 over the 4 spread pods: drain evicts a pod, waits until
+// its replacement on node `to` is ready, then evicts the next.
+func checkDrainHonoursBudget(t *testing.T, admin, from, to string, perNode func() (map[string]int, error)) {
+	t.Helper()
+	// Unready pods may always be evicted: start from 4 ready ones.
+	waitFor(t, "the 4 pods ready before the drain", 60*time.Second, func() error {
+		out := mustCLI(t, admin, "", "get", "pods", "-l", "app=spread", "-o", "json")
+		var list corev1.PodList
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			return err
+		}
+		ready := 0
+		for _, p := range list.Items {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+					ready++
+				}
+			}
+		}
+		if ready != 4 {
+			return fmt.Errorf("%d ready", ready)
+		}
+		return nil
+	})
+	mustCLI(t, admin, "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: spread}\nspec: {minAvailable: 3, selector: {matchLabels: {app: spread}}}\n", "apply", "-f", "-")
+	out, errOut, ok := cli(t, admin, "", "drain", from, "--timeout", "120s")
+	if !ok || !strings.Contains(out, "node/"+from+" drained") {
+		t.Fatalf("drain under a budget: ok %v\n%s%s", ok, out, errOut)
+	}
+	t.Logf("drain under minAvailable 3 of 4:\n%s%s", out, errOut)
+	if !strings.Contains(errOut, "waiting to evict") {
+		t.Errorf("drain never waited for the budget:\n%s%s", out, errOut)
+	}
+	waitFor(t, "the 4 pods running on the other node after the drain", 60*time.Second, func() error {
+		n, err := perNode()
+		if err != nil {
+			return err
+		}
+		if n[to] != 4 {
+			return fmt.Errorf("running per node: %v", n)
+		}
+		return nil
+	})
+	mustCLI(t, admin, "", "delete", "pdb", "spread")
+	mustCLI(t, admin, "", "uncordon", from)
 }
