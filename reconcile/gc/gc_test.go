@@ -178,7 +178,10 @@ func TestForegroundPropagationDeletesDependentsFirst(t *testing.T) {
 	h.create("Pod", held)
 
 	h.deleteWith("ReplicaSet", "web", metav1.DeletePropagationForeground)
-	eventually(t, "the free pod deleted", func() bool { return h.get("Pod", "web-a") == nil })
+	eventually(t, "the free pod deleted, the held one marked", func() bool {
+		p := h.get("Pod", "web-held")
+		return h.get("Pod", "web-a") == nil && p != nil && p.GetDeletionTimestamp() != nil
+	})
 	quiet(t, "the ReplicaSet waits, marked, for the held pod", func() bool {
 		r := h.get("ReplicaSet", "web")
 		p := h.get("Pod", "web-held")

@@ -33,15 +33,15 @@ func (c *Collector) propagate(ctx context.Context, kind string, owner apis.Objec
 	if fin == "" {
 		return nil
 	}
-	deps := c.dependents(owner)
+	// From the store, not the caches: a dependent the caches have not
+	// seen yet would lose its owner and be collected (orphan), or be left
+	// behind its owner (foreground).
+	deps, err := c.storedDependents(ctx, owner)
+	if err != nil {
+		return err
+	}
 	switch fin {
 	case metav1.FinalizerOrphanDependents:
-		// From the store, not the caches: a dependent the caches have
-		// not seen yet would lose its owner and be collected.
-		deps, err := c.storedDependents(ctx, owner)
-		if err != nil {
-			return err
-		}
 		for _, d := range deps {
 			if err := c.release(ctx, d, owner); err != nil {
 				return err
@@ -80,17 +80,6 @@ func (c *Collector) propagate(ctx context.Context, kind string, owner apis.Objec
 type dependent struct {
 	kind string
 	obj  apis.Object
-}
-
-// dependents are the cached objects that have owner among their owners.
-func (c *Collector) dependents(owner apis.Object) []dependent {
-	var out []dependent
-	for _, inf := range c.cfg.Informers {
-		for _, d := range inf.ByIndex(reconcile.IndexOwnerUID, string(owner.GetUID())) {
-			out = append(out, dependent{kind: inf.Kind(), obj: d})
-		}
-	}
-	return out
 }
 
 // storedDependents are the objects of the watched kinds in owner's
