@@ -1257,6 +1257,13 @@ func removeAgentLeftovers(t *testing.T, a *agentProc, sock string) {
 			time.Sleep(time.Second)
 		}
 	}
+	// A containerd of the agent's that outlived it (the agent was killed
+	// and started again, and the pid file names only the newest).
+	if out, _ := exec.Command("pgrep", "-f", "containerd --config "+filepath.Join(a.dir, "containerd")).Output(); len(strings.TrimSpace(string(out))) > 0 {
+		exec.Command("pkill", "-f", "containerd --config "+filepath.Join(a.dir, "containerd")).Run()
+		time.Sleep(time.Second)
+		exec.Command("pkill", "-9", "-f", "containerd --config "+filepath.Join(a.dir, "containerd")).Run()
+	}
 	// A shim whose containerd went away keeps running: name it, stop it.
 	pattern := "containerd-shim-runc-v2 -namespace " + ns + " "
 	if out, _ := exec.Command("pgrep", "-f", pattern).Output(); len(strings.TrimSpace(string(out))) > 0 {

@@ -67,8 +67,9 @@ func TestNodeFailure(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 		}
 		waitNoContainers(t, sock, "skiff-"+b.node, 30*time.Second)
+		waitNoContainers(t, sock, "skiff-"+a.node, 30*time.Second)
 		b.signal(syscall.SIGTERM)
-		// Node a's containers were killed with it; its containerd still runs.
+		a.signal(syscall.SIGTERM) // started again after its failure
 		removeAgentLeftovers(t, b, sock)
 		removeAgentLeftovers(t, a, sock)
 		if t.Failed() {
