@@ -279,6 +279,9 @@ func checkDrainHonoursBudget(t *testing.T, admin, from, to string, perNode func(
 		}
 		return nil
 	})
+	if out := mustCLI(t, admin, "", "get", "pdb"); !regexp.MustCompile(`(?m)^spread\s+3\s+N/A\s`).MatchString(out) {
+		t.Errorf("get pdb:\n%s", out)
+	}
 	mustCLI(t, admin, "", "delete", "pdb", "spread")
 	mustCLI(t, admin, "", "uncordon", from)
 }

@@ -16,8 +16,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -87,6 +89,17 @@ func columnsFor(res *resources.Resource) []column {
 		}
 	case "HorizontalPodAutoscaler":
 		mid = hpaColumns()
+	case "PodDisruptionBudget":
+		orDash := func(v *intstr.IntOrString) string {
+			if v == nil {
+				return "N/A"
+			}
+			return v.String()
+		}
+		mid = []column{
+			{name: "MIN AVAILABLE", value: func(o apis.Object) string { return orDash(o.(*policyv1.PodDisruptionBudget).Spec.MinAvailable) }},
+			{name: "MAX UNAVAILABLE", value: func(o apis.Object) string { return orDash(o.(*policyv1.PodDisruptionBudget).Spec.MaxUnavailable) }},
+		}
 	case "Event":
 		return eventColumns()
 	case "Member":
