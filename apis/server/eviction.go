@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/skiffhq/skiff/apis"
 	"math"
 	"net/http"
 	"sync"
@@ -63,7 +64,7 @@ func (s *Server) podEvict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pod := rec.Object().(*corev1.Pod)
-	if pod.DeletionTimestamp == nil && podReady(pod) {
+	if pod.DeletionTimestamp == nil && apis.PodReady(pod) {
 		if err := s.checkBudgets(r.Context(), pod); err != nil {
 			writeError(w, err)
 			return
@@ -120,7 +121,7 @@ func (s *Server) checkBudgets(ctx context.Context, pod *corev1.Pod) error {
 			continue
 		}
 		expected++
-		if podReady(p) {
+		if apis.PodReady(p) {
 			healthy++
 		}
 	}
@@ -159,13 +160,4 @@ func desiredHealthy(b *policyv1.PodDisruptionBudget, expected int) (int, error) 
 		return max(expected-n, 0), err
 	}
 	return 0, nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

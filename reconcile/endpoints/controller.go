@@ -100,7 +100,7 @@ func (c *Controller) podChanged(old, pod *corev1.Pod) {
 // object: its address, readiness, labels, ports, node or deletion.
 func relevantChange(old, pod *corev1.Pod) bool {
 	if old.Status.PodIP != pod.Status.PodIP || old.Status.Phase != pod.Status.Phase ||
-		podReady(old) != podReady(pod) || old.Spec.NodeName != pod.Spec.NodeName ||
+		apis.PodReady(old) != apis.PodReady(pod) || old.Spec.NodeName != pod.Spec.NodeName ||
 		(old.DeletionTimestamp == nil) != (pod.DeletionTimestamp == nil) ||
 		!labels.Equals(old.Labels, pod.Labels) || old.Spec.Hostname != pod.Spec.Hostname || old.Spec.Subdomain != pod.Spec.Subdomain {
 		return true
@@ -108,13 +108,4 @@ func relevantChange(old, pod *corev1.Pod) bool {
 	// Containers (and their ports) never change on a live pod; a
 	// recreated pod arrives as a delete and an add, or a new UID.
 	return old.UID != pod.UID
-}
-
-func podReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

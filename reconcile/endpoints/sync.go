@@ -3,6 +3,7 @@ package endpoints
 import (
 	"context"
 	"fmt"
+	"github.com/skiffhq/skiff/apis"
 	"maps"
 	"slices"
 	"strconv"
@@ -116,7 +117,7 @@ func Subsets(svc *corev1.Service, pods []*corev1.Pod) []corev1.EndpointSubset {
 		if pod.Spec.Hostname != "" && pod.Spec.Subdomain == svc.Name {
 			addr.Hostname = pod.Spec.Hostname
 		}
-		if podReady(pod) || svc.Spec.PublishNotReadyAddresses {
+		if apis.PodReady(pod) || svc.Spec.PublishNotReadyAddresses {
 			g.ready = append(g.ready, addr)
 		} else {
 			g.notReady = append(g.notReady, addr)

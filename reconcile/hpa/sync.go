@@ -229,7 +229,7 @@ func (c *Controller) pods(namespace string, sel labels.Selector) []*corev1.Pod {
 func samples(pods []*corev1.Pod, usage map[string]corev1.ResourceList, name corev1.ResourceName) []PodSample {
 	out := make([]PodSample, 0, len(pods))
 	for _, p := range pods {
-		s := PodSample{Name: p.Name, Ready: podReady(p)}
+		s := PodSample{Name: p.Name, Ready: apis.PodReady(p)}
 		for _, ctr := range p.Spec.Containers {
 			if q, ok := ctr.Resources.Requests[name]; ok {
 				s.Request += quantityValue(name, q)
@@ -269,15 +269,6 @@ func averageQuantity(name corev1.ResourceName, pods []*corev1.Pod, usage map[str
 		return resource.NewMilliQuantity(sum/int64(n), resource.DecimalSI)
 	}
 	return resource.NewQuantity(sum/int64(n), resource.BinarySI)
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // scale writes the target's spec.replicas.
