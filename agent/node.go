@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	goruntime "runtime"
 	"strconv"
@@ -29,6 +30,9 @@ type NodeConfig struct {
 	Version string
 	// Heartbeat is how often node status is written; default 10 s.
 	Heartbeat time.Duration
+	// Annotations are set on the Node at registration (the local-path
+	// directory the agent offers, for one).
+	Annotations map[string]string
 }
 
 // Register creates the Node (or brings an existing one's labels and taints
@@ -46,6 +50,7 @@ func (a *Agent) Register(ctx context.Context, nc NodeConfig) (*corev1.Node, erro
 			}
 		case err == nil:
 			node.Labels = mergeLabels(node.Labels, want.Labels)
+			node.Annotations = mergeLabels(node.Annotations, want.Annotations)
 			if len(nc.Taints) > 0 {
 				node.Spec.Taints = nc.Taints
 			}
@@ -141,7 +146,7 @@ func (a *Agent) nodeObject(ctx context.Context, nc NodeConfig) *corev1.Node {
 	diskPressure := diskFree >= 0 && diskFree < 1<<30
 	node := &corev1.Node{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
-		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels, Annotations: maps.Clone(nc.Annotations)},
 		Spec:       corev1.NodeSpec{Taints: nc.Taints},
 		Status: corev1.NodeStatus{
 			Capacity: capacity, Allocatable: capacity.DeepCopy(),

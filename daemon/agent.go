@@ -73,6 +73,10 @@ type AgentConfig struct {
 	ClusterDNS    string
 	ClusterDomain string
 	DNSUpstreams  []string
+	// StorageDir holds the node's local-path volumes, one directory per
+	// claim; default <DataDir>/storage ("" with the fake runtime: the
+	// node then offers no local-path storage).
+	StorageDir string
 	// DrainDelay is how long a deleted pod that has left its Services'
 	// endpoints and this node's proxy still waits, for the other nodes'
 	// proxies, before its preStop hooks and SIGTERM; default 1 s.
@@ -134,7 +138,7 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 		return err
 	}
 	defer closeRT()
-	vols, err := volumes.New(volumes.Config{Root: cfg.DataDir, Source: cluster, Logger: log})
+	vols, err := volumes.New(volumes.Config{Root: cfg.DataDir, Source: cluster, Claims: cluster, NodeName: cfg.NodeName, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -161,6 +165,9 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 
 	nc := agent.NodeConfig{Labels: cfg.Labels, Taints: cfg.Taints, MaxPods: cfg.MaxPods, Port: int32(port), Version: cfg.Version,
 		Heartbeat: cfg.HeartbeatPeriod}
+	if cfg.StorageDir != "" {
+		nc.Annotations = map[string]string{apis.AnnotationLocalPathRoot: cfg.StorageDir}
+	}
 	fmt.Fprintf(cfg.Out, "node %s: registering with %s\n", cfg.NodeName, strings.Join(servers, ", "))
 	node, err := ag.Register(ctx, nc)
 	if err != nil {
@@ -216,6 +223,9 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 		log.Warn("cleaning up after an earlier run", "err", err)
 	}
 	go watchImageDir(ctx, filepath.Join(cfg.DataDir, "images"), rt, log)
+	if cfg.StorageDir != "" {
+		go reclaimLocalVolumes(ctx, api, cfg.NodeName, log)
+	}
 	fmt.Fprintf(cfg.Out, "node %s: ready (pod CIDR %s, endpoint %s)\n", cfg.NodeName, node.Spec.PodCIDR, cfg.Address)
 	return ag.Run(ctx)
 }
@@ -281,6 +291,19 @@ func (cfg *AgentConfig) defaults() error {
 	}
 	if cfg.DrainDelay == 0 {
 		cfg.DrainDelay = time.Second
+	}
+	switch {
+	case cfg.StorageDir == "none" || cfg.Runtime == "fake" && cfg.StorageDir == "":
+		cfg.StorageDir = ""
+	case cfg.StorageDir == "":
+		cfg.StorageDir = filepath.Join(cfg.DataDir, "storage")
+	}
+	if cfg.StorageDir != "" {
+		abs, err := filepath.Abs(cfg.StorageDir)
+		if err != nil {
+			return fmt.Errorf("--storage-dir %q: %w", cfg.StorageDir, err)
+		}
+		cfg.StorageDir = abs
 	}
 	if _, err := netip.ParsePrefix(cfg.ServiceCIDR); err != nil {
 		return fmt.Errorf("--service-cidr %q: %w", cfg.ServiceCIDR, err)

@@ -44,6 +44,22 @@ func (a *agentCluster) Secret(ctx context.Context, namespace, name string) (*cor
 	return o.(*corev1.Secret), nil
 }
 
+func (a *agentCluster) PersistentVolumeClaim(ctx context.Context, namespace, name string) (*corev1.PersistentVolumeClaim, error) {
+	o, err := a.c.Get(ctx, resourceOf(a.c, "PersistentVolumeClaim"), namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return o.(*corev1.PersistentVolumeClaim), nil
+}
+
+func (a *agentCluster) PersistentVolume(ctx context.Context, name string) (*corev1.PersistentVolume, error) {
+	o, err := a.c.Get(ctx, resourceOf(a.c, "PersistentVolume"), "", name)
+	if err != nil {
+		return nil, err
+	}
+	return o.(*corev1.PersistentVolume), nil
+}
+
 func (a *agentCluster) UpdatePodStatus(ctx context.Context, pod *corev1.Pod) error {
 	_, err := a.c.UpdateStatus(ctx, typed(pod, "v1", "Pod"))
 	return err

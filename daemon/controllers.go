@@ -11,6 +11,7 @@ import (
 	"github.com/skiffhq/skiff/reconcile/hpa"
 	"github.com/skiffhq/skiff/reconcile/nodelifecycle"
 	"github.com/skiffhq/skiff/reconcile/replicaset"
+	"github.com/skiffhq/skiff/reconcile/volume"
 )
 
 // runControllers runs the controllers while this master leads: built anew
@@ -38,6 +39,9 @@ func (m *masterProc) runControllers(ctx context.Context) {
 	autoscalers := hpa.New(hpa.Config{Autoscalers: infs.For("HorizontalPodAutoscaler"), Deployments: infs.For("Deployment"),
 		ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"), Metrics: hpaMetrics{m}, Writer: w, Recorder: hpaRec,
 		SyncPeriod: m.cfg.HPASyncPeriod, Logger: log})
+	volRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: volume.Name, Instance: m.id, Logger: log})
+	volumes := volume.New(volume.Config{Claims: infs.For("PersistentVolumeClaim"), Volumes: infs.For("PersistentVolume"),
+		Classes: infs.For("StorageClass"), Nodes: infs.For("Node"), Pods: infs.For("Pod"), Writer: w, Recorder: volRec, Logger: log})
 	events := eventttl.New(eventttl.Config{Events: infs.For("Event"), Writer: w, Logger: log})
 	if err := reconcile.RunAll(ctx, log,
 		reconcile.Name("informers", infs),
@@ -48,6 +52,7 @@ func (m *masterProc) runControllers(ctx context.Context) {
 		reconcile.Name(eventttl.Name, events),
 		reconcile.Name(endpoints.Name, eps),
 		reconcile.Name(hpa.Name, autoscalers),
+		reconcile.Name(volume.Name, volumes),
 	); err != nil && ctx.Err() == nil {
 		log.Warn("controllers stopped", "err", err)
 	}

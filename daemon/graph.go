@@ -11,3 +11,8 @@ type fsmGraph struct{ fsm *raftfsm.FSM }
 func (g fsmGraph) PodsOnNode(node string) []*corev1.Pod { return g.fsm.View().PodsOnNode(node) }
 
 func (g fsmGraph) Pod(namespace, name string) *corev1.Pod { return g.fsm.View().Pod(namespace, name) }
+
+func (g fsmGraph) PersistentVolume(name string) *corev1.PersistentVolume {
+	pv, _ := g.fsm.View().Get("PersistentVolume", "", name).(*corev1.PersistentVolume)
+	return pv
+}

@@ -2,12 +2,15 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/storage"
 	"github.com/skiffhq/skiff/reconcile"
 	"github.com/skiffhq/skiff/scheduling"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -41,9 +44,32 @@ func (p schedulerParts) ListPods() ([]*corev1.Pod, error) {
 	return out, nil
 }
 
+func (p schedulerParts) Claim(namespace, name string) *corev1.PersistentVolumeClaim {
+	c, _ := p.m.node.FSM().View().Get("PersistentVolumeClaim", namespace, name).(*corev1.PersistentVolumeClaim)
+	return c
+}
+
+func (p schedulerParts) Volume(name string) *corev1.PersistentVolume {
+	v, _ := p.m.node.FSM().View().Get("PersistentVolume", "", name).(*corev1.PersistentVolume)
+	return v
+}
+
+func (p schedulerParts) StorageClass(name string) *storagev1.StorageClass {
+	if name == "" {
+		return nil
+	}
+	sc, _ := p.m.node.FSM().View().Get("StorageClass", "", name).(*storagev1.StorageClass)
+	return sc
+}
+
 // Bind writes spec.nodeName and PodScheduled=True in one Raft write whose
-// precondition is the pod version the scheduler decided on.
+// precondition is the pod version the scheduler decided on. The pod's
+// unbound claims are first given the node (their provisioner makes their
+// volumes there), as Kubernetes' volume binding does before binding.
 func (p schedulerParts) Bind(ctx context.Context, pod *corev1.Pod, node string) error {
+	if err := p.selectClaimsNode(ctx, pod, node); err != nil {
+		return err
+	}
 	res, _ := p.m.reg.ByKind("Pod")
 	rv, err := parseUint(pod.ResourceVersion)
 	if err != nil {
@@ -55,6 +81,40 @@ func (p schedulerParts) Bind(ctx context.Context, pod *corev1.Pod, node string) 
 		LastTransitionTime: metav1.NewTime(time.Now().UTC().Truncate(time.Second))})
 	_, err = p.m.store.Update(ctx, res, upd, rv)
 	return err
+}
+
+// selectClaimsNode writes the selected-node annotation on each of the
+// pod's unbound claims that has none. A claim already given another node
+// (a second pod scheduled before the first's annotation was seen) fails
+// the binding: the pod is retried against the claim as it is now.
+func (p schedulerParts) selectClaimsNode(ctx context.Context, pod *corev1.Pod, node string) error {
+	res, _ := p.m.reg.ByKind("PersistentVolumeClaim")
+	for _, name := range apis.PodClaims(pod) {
+		c := p.Claim(pod.Namespace, name)
+		switch {
+		case c == nil:
+			return fmt.Errorf("persistentvolumeclaim %q not found", name)
+		case c.Spec.VolumeName != "":
+			continue
+		case c.Annotations[apis.AnnotationSelectedNode] == node:
+			continue
+		case c.Annotations[apis.AnnotationSelectedNode] != "":
+			return fmt.Errorf("persistentvolumeclaim %q is being provisioned on node %s", name, c.Annotations[apis.AnnotationSelectedNode])
+		}
+		rv, err := parseUint(c.ResourceVersion)
+		if err != nil {
+			return err
+		}
+		upd := c.DeepCopy()
+		if upd.Annotations == nil {
+			upd.Annotations = map[string]string{}
+		}
+		upd.Annotations[apis.AnnotationSelectedNode] = node
+		if _, err := p.m.store.Update(ctx, res, upd, rv); err != nil {
+			return fmt.Errorf("giving claim %q node %s: %w", name, node, err)
+		}
+	}
+	return nil
 }
 
 // PodUnschedulable tells the user why the pod waits: PodScheduled=False
@@ -105,14 +165,15 @@ func (m *masterProc) runScheduler(ctx context.Context) {
 		Writer: w, Component: "default-scheduler", Instance: m.id, Logger: m.log})}
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithCancel(ctx)
-		s, err := scheduling.New(scheduling.Config{Lister: parts, Binder: parts, Recorder: parts, Logger: m.log.With("component", "scheduler")})
+		s, err := scheduling.New(scheduling.Config{Lister: parts, Binder: parts, Recorder: parts, Volumes: parts,
+			Logger: m.log.With("component", "scheduler")})
 		if err != nil {
 			cancel()
 			m.log.Error("scheduler", "err", err)
 			return
 		}
 		rev := m.node.FSM().View().Revision()
-		for _, kind := range []string{"Pod", "Node"} {
+		for _, kind := range []string{"Pod", "Node", "PersistentVolumeClaim", "PersistentVolume", "StorageClass"} {
 			res, _ := m.reg.ByKind(kind)
 			w, err := m.raw.Watch(sctx, res, storage.WatchOptions{ResourceVersion: rev})
 			if err != nil {
@@ -154,6 +215,10 @@ func feedScheduler(s *scheduling.Scheduler, ev storage.Event) {
 			s.OnPodUpdate(old, obj)
 		case storage.Deleted:
 			s.OnPodDelete(obj)
+		}
+	case *corev1.PersistentVolumeClaim, *corev1.PersistentVolume, *storagev1.StorageClass:
+		if ev.Type != storage.Deleted {
+			s.OnVolumeChange()
 		}
 	case *corev1.Node:
 		switch ev.Type {

@@ -470,6 +470,7 @@ func (m *masterProc) lead(ctx context.Context) {
 	for _, ns := range systemNamespaces {
 		retry(ctx, m.log, "creating namespace "+ns, func() error { return m.ensureNamespace(ctx, ns) })
 	}
+	retry(ctx, m.log, "creating the local-path storage class", func() error { return m.ensureLocalPathClass(ctx) })
 	if alloc, err := nodeipam.New(m.cfg.ClusterCIDR, fsmNodes{m}, m.log); err != nil {
 		m.fatal <- err
 		return

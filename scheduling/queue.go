@@ -50,6 +50,9 @@ const (
 	// EventPodDelete: a pod left a node (deleted, terminated, or its
 	// assumption dropped), freeing resources and ports.
 	EventPodDelete
+	// EventVolumeChange: a claim, volume or storage class appeared or
+	// changed (bound, given a node).
+	EventVolumeChange
 )
 
 // String names the event.
@@ -61,17 +64,23 @@ func (e ClusterEvent) String() string {
 		return "NodeUpdate"
 	case EventPodDelete:
 		return "PodDelete"
+	case EventVolumeChange:
+		return "VolumeChange"
 	}
 	return "Unknown"
 }
 
 // helps reports whether ev could make a pod that the given filters refused
 // fit. Node events can change anything a filter looks at; a pod leaving
-// only frees resources and ports. A pod refused by no filter in particular
+// only frees resources and ports; a volume change helps only pods that
+// waited for their volumes. A pod refused by no filter in particular
 // (no nodes at all) moves on any event.
 func (e ClusterEvent) helps(plugins sets.Set[string]) bool {
-	if e != EventPodDelete || plugins.Len() == 0 {
+	switch {
+	case plugins.Len() == 0 || e == EventNodeAdd || e == EventNodeUpdate:
 		return true
+	case e == EventVolumeChange:
+		return plugins.Has(VolumeBindingName)
 	}
 	return plugins.Has(NodeResourcesFitName) || plugins.Has(HostPortsName)
 }

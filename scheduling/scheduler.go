@@ -44,9 +44,12 @@ type Config struct {
 	Recorder Recorder
 	Clock    clock.WithTicker
 	Logger   *slog.Logger
-	// Pipeline decides where pods go; DefaultPipeline() when nil.
+	// Pipeline decides where pods go; when nil, DefaultPipeline(), with
+	// the VolumeBinding filter over Volumes when that is set.
 	Pipeline *Pipeline
-	Queue    QueueConfig
+	// Volumes reads pods' claims, volumes and storage classes.
+	Volumes VolumeLister
+	Queue   QueueConfig
 	// Parallelism bounds the writes (bindings and unschedulable reports)
 	// in flight; the scheduling loop waits when they are all taken.
 	Parallelism int
@@ -104,6 +107,13 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = def.Logger
+	}
+	if cfg.Pipeline == nil && cfg.Volumes != nil {
+		p, err := NewPipeline(append(DefaultFilters(), VolumeBinding{Volumes: cfg.Volumes}), DefaultScores())
+		if err != nil {
+			return nil, err
+		}
+		cfg.Pipeline = p
 	}
 	if cfg.Pipeline == nil {
 		cfg.Pipeline = def.Pipeline
@@ -324,6 +334,10 @@ func (s *Scheduler) onPod(pod *corev1.Pod) {
 		s.queue.Delete(pod.UID)
 	}
 }
+
+// OnVolumeChange handles a claim, volume or storage class the watch
+// reports created or changed: pods waiting for their volumes try again.
+func (s *Scheduler) OnVolumeChange() { s.queue.MoveAll(EventVolumeChange) }
 
 // OnPodDelete handles a pod the watch reports deleted.
 func (s *Scheduler) OnPodDelete(pod *corev1.Pod) {

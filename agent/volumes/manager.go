@@ -31,6 +31,12 @@ type Config struct {
 	Root string
 	// Source reads ConfigMaps and Secrets.
 	Source Source
+	// Claims reads persistent volume claims and their volumes; without
+	// it, persistentVolumeClaim volumes are refused.
+	Claims ClaimSource
+	// NodeName is this node's: a local volume pinned to another node is
+	// refused.
+	NodeName string
 	// Logger: nil means slog.Default().
 	Logger *slog.Logger
 	// Mounter mounts tmpfs volumes: nil means HostMounter{}; tests give a
@@ -48,6 +54,8 @@ type Config struct {
 type Manager struct {
 	root        string
 	source      Source
+	claims      ClaimSource
+	nodeName    string
 	log         *slog.Logger
 	mounter     Mounter
 	allocatable corev1.ResourceList
@@ -72,6 +80,8 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{
 		root:        cfg.Root,
 		source:      cfg.Source,
+		claims:      cfg.Claims,
+		nodeName:    cfg.NodeName,
 		log:         cfg.Logger.With("component", "volumes"),
 		mounter:     cfg.Mounter,
 		allocatable: cfg.Allocatable,
@@ -137,6 +147,8 @@ func (m *Manager) setup(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) 
 		return m.emptyDir(string(pod.UID), v)
 	case v.HostPath != nil:
 		return hostPath(v.Name, v.HostPath)
+	case v.PersistentVolumeClaim != nil:
+		return m.claim(ctx, pod, v)
 	case v.ConfigMap != nil:
 		kind = kindConfigMap
 		pl, err = m.configMapPayload(ctx, pod, v)

@@ -402,7 +402,7 @@ func TestUnsupportedKinds(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	for _, want := range []string{
-		`volume "data": persistentVolumeClaim volumes are not supported by skiff`,
+		`volume "data": persistentVolumeClaim volumes are not supported by this agent`,
 		`volume "nfs": nfs volumes are not supported by skiff`,
 		`volume "none": empty volumes are not supported by skiff`,
 		`volume "huge": emptyDir medium "HugePages" is not supported by skiff`,

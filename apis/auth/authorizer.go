@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/skiffhq/skiff/apis"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -53,6 +54,8 @@ type Graph interface {
 	PodsOnNode(node string) []*corev1.Pod
 	// Pod returns a pod, or nil.
 	Pod(namespace, name string) *corev1.Pod
+	// PersistentVolume returns a volume, or nil.
+	PersistentVolume(name string) *corev1.PersistentVolume
 }
 
 // Authorizer applies the roles.
@@ -192,6 +195,27 @@ func (z *Authorizer) node(u User, a Attributes, deny func(string) error) error {
 			return nil
 		}
 		return deny(fmt.Sprintf("no pod bound to node %q uses it", u.Node))
+	case "persistentvolumeclaims":
+		if a.Verb != "get" {
+			return deny("a node may only get, by name, the claims its pods use")
+		}
+		if z.podsUse(u.Node, a.Resource, a.Namespace, a.Name) {
+			return nil
+		}
+		return deny(fmt.Sprintf("no pod bound to node %q uses it", u.Node))
+	case "persistentvolumes":
+		// A node mounts the volumes of its pods' claims and, when one of
+		// its local volumes is deleted, removes the directory and then the
+		// volume's finalizer: it changes only volumes on itself.
+		if a.readOnly() {
+			return nil
+		}
+		if a.Verb == "update" || a.Verb == "patch" {
+			if pv := z.Graph.PersistentVolume(a.Name); pv != nil && pv.Labels[apis.LabelVolumeNode] == u.Node {
+				return nil
+			}
+		}
+		return deny(fmt.Sprintf("a node may change only the local volumes on it (label %s=%s)", apis.LabelVolumeNode, u.Node))
 	case "services", "endpoints":
 		if a.readOnly() {
 			return nil
@@ -210,8 +234,8 @@ func (z *Authorizer) node(u User, a Attributes, deny func(string) error) error {
 	return deny("not something a node needs")
 }
 
-// podsUse reports whether a pod bound to node refers to the ConfigMap or
-// Secret through a volume, env, envFrom or imagePullSecrets.
+// podsUse reports whether a pod bound to node refers to the ConfigMap,
+// Secret or claim through a volume, env, envFrom or imagePullSecrets.
 func (z *Authorizer) podsUse(node, resource, namespace, name string) bool {
 	for _, p := range z.Graph.PodsOnNode(node) {
 		if p.Namespace != namespace {
@@ -226,7 +250,8 @@ func (z *Authorizer) podsUse(node, resource, namespace, name string) bool {
 		}
 		for _, v := range p.Spec.Volumes {
 			if resource == "configmaps" && v.ConfigMap != nil && v.ConfigMap.Name == name ||
-				resource == "secrets" && v.Secret != nil && v.Secret.SecretName == name {
+				resource == "secrets" && v.Secret != nil && v.Secret.SecretName == name ||
+				resource == "persistentvolumeclaims" && v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == name {
 				return true
 			}
 			if v.Projected != nil {

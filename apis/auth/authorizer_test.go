@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/skiffhq/skiff/apis"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -22,10 +23,18 @@ func (g fakeGraph) Pod(ns, name string) *corev1.Pod {
 	return nil
 }
 
+func (g fakeGraph) PersistentVolume(name string) *corev1.PersistentVolume {
+	if name == "pvc-1" {
+		return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{apis.LabelVolumeNode: "n1"}}}
+	}
+	return nil
+}
+
 func TestAuthorize(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}, Spec: corev1.PodSpec{
 		NodeName: "n1",
-		Volumes:  []corev1.Volume{{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}}},
+		Volumes: []corev1.Volume{{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}},
+			{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "web-data"}}}},
 		Containers: []corev1.Container{{Name: "c", Env: []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{
 			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "web-db"}, Key: "pw"}}}}}},
 	}}
@@ -77,6 +86,13 @@ func TestAuthorize(t *testing.T) {
 		{"node reads the secret its pod uses", n1, res("get", "secrets", "default", "web-db"), true},
 		{"another node may not read that secret", n2, res("get", "secrets", "default", "web-db"), false},
 		{"node may not read unrelated secrets", n1, res("get", "secrets", "default", "other"), false},
+		{"node reads the claim its pod mounts", n1, res("get", "persistentvolumeclaims", "default", "web-data"), true},
+		{"another node may not read that claim", n2, res("get", "persistentvolumeclaims", "default", "web-data"), false},
+		{"node may not list claims", n1, Attributes{Verb: "list", Resource: "persistentvolumeclaims", Namespaced: true}, false},
+		{"node watches volumes", n1, res("watch", "persistentvolumes", "", ""), true},
+		{"node releases its local volume", n1, res("update", "persistentvolumes", "", "pvc-1"), true},
+		{"node may not change another node's volume", n2, res("update", "persistentvolumes", "", "pvc-1"), false},
+		{"node may not delete volumes", n1, res("delete", "persistentvolumes", "", "pvc-1"), false},
 		{"node may not list secrets", n1, Attributes{Verb: "list", Resource: "secrets", Namespaced: true}, false},
 		{"node watches services", n1, Attributes{Verb: "watch", Resource: "services", Namespaced: true}, true},
 		{"node writes events", n1, res("create", "events", "default", ""), true},

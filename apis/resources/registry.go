@@ -121,6 +121,7 @@ var defaultRegistry = sync.OnceValue(func() *Registry {
 		appsResources(),
 		autoscalingResources(),
 		policyResources(),
+		storageResources(),
 		memberResources(),
 		joinTokenResources(),
 		userResources(),

@@ -45,6 +45,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, t *target) {
 	if t.res.Default != nil {
 		t.res.Default(obj)
 	}
+	if c, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+		more, err := s.admitClaim(r.Context(), c)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		warnings = append(warnings, more...)
+	}
 	rec, err := s.createObject(r.Context(), t, obj)
 	if err != nil {
 		writeError(w, err)

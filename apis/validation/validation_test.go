@@ -89,6 +89,35 @@ spec:
   scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
   minReplicas: 5
   maxReplicas: 2`, "spec.maxReplicas"},
+		{"claim without a size", `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: default}
+spec: {accessModes: [ReadWriteOnce]}`, "spec.resources.requests[storage]"},
+		{"claim with an unknown access mode", `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: default}
+spec: {accessModes: [ReadWriteSometimes], resources: {requests: {storage: 1Gi}}}`, "spec.accessModes[0]"},
+		{"block claim", `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: default}
+spec: {accessModes: [ReadWriteOnce], volumeMode: Block, resources: {requests: {storage: 1Gi}}}`, "spec.volumeMode"},
+		{"local volume on no node", `apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv1}
+spec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], local: {path: /srv/data}}`, "spec.nodeAffinity.required"},
+		{"volume with a relative path", `apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv1}
+spec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], hostPath: {path: srv/data}}`, "spec.hostPath.path"},
+		{"volume recycled", `apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv1}
+spec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], hostPath: {path: /srv/data}, persistentVolumeReclaimPolicy: Recycle}`, "spec.persistentVolumeReclaimPolicy"},
+		{"local-path class binding at once", `apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: fast}
+provisioner: skiff.io/local-path
+volumeBindingMode: Immediate`, "volumeBindingMode"},
 	}
 	reg := resources.Default()
 	for _, tc := range cases {

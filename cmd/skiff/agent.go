@@ -62,6 +62,7 @@ func addNodeFlags(f *pflag.FlagSet, cfg *daemon.AgentConfig, labels, taints *[]s
 	f.StringVar(&cfg.ProxyMode, "proxy-mode", "auto", "how Services are programmed: auto (IPVS where the kernel has it, else nftables), ipvs, nftables, or none (default none with --runtime fake)")
 	f.StringVar(&cfg.ClusterDNS, "cluster-dns", "", "node-local address of the cluster DNS server, the pods' nameserver (default 169.254.20.10; off with --runtime fake); none turns it off")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	f.StringVar(&cfg.StorageDir, "storage-dir", "", "directory of the node's local-path volumes (default <data-dir>/storage; none offers no local-path storage)")
 	f.DurationVar(&cfg.DrainDelay, "drain-delay", time.Second, "a deleted pod that left its Services and this node's proxy waits this long more, for other nodes' proxies, before preStop and SIGTERM")
 	f.StringArrayVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolver (host[:port]) for names outside the cluster domain (repeatable; default: the host's /etc/resolv.conf)")
 }

@@ -100,6 +100,12 @@ func columnsFor(res *resources.Resource) []column {
 			{name: "MIN AVAILABLE", value: func(o apis.Object) string { return orDash(o.(*policyv1.PodDisruptionBudget).Spec.MinAvailable) }},
 			{name: "MAX UNAVAILABLE", value: func(o apis.Object) string { return orDash(o.(*policyv1.PodDisruptionBudget).Spec.MaxUnavailable) }},
 		}
+	case "PersistentVolumeClaim":
+		mid = claimColumns()
+	case "PersistentVolume":
+		mid = volumeColumns()
+	case "StorageClass":
+		mid = storageClassColumns()
 	case "Event":
 		return eventColumns()
 	case "Member":
