@@ -5,6 +5,7 @@ import (
 
 	"github.com/skiffhq/skiff/reconcile"
 	"github.com/skiffhq/skiff/reconcile/deployment"
+	"github.com/skiffhq/skiff/reconcile/disruption"
 	"github.com/skiffhq/skiff/reconcile/endpoints"
 	"github.com/skiffhq/skiff/reconcile/eventttl"
 	"github.com/skiffhq/skiff/reconcile/gc"
@@ -42,6 +43,9 @@ func (m *masterProc) runControllers(ctx context.Context) {
 	volRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: volume.Name, Instance: m.id, Logger: log})
 	volumes := volume.New(volume.Config{Claims: infs.For("PersistentVolumeClaim"), Volumes: infs.For("PersistentVolume"),
 		Classes: infs.For("StorageClass"), Nodes: infs.For("Node"), Pods: infs.For("Pod"), Writer: w, Recorder: volRec, Logger: log})
+	pdbRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: disruption.Name, Instance: m.id, Logger: log})
+	budgets := disruption.New(disruption.Config{Budgets: infs.For("PodDisruptionBudget"), Pods: infs.For("Pod"), Writer: w,
+		Recorder: pdbRec, Logger: log})
 	events := eventttl.New(eventttl.Config{Events: infs.For("Event"), Writer: w, Logger: log})
 	if err := reconcile.RunAll(ctx, log,
 		reconcile.Name("informers", infs),
@@ -53,6 +57,7 @@ func (m *masterProc) runControllers(ctx context.Context) {
 		reconcile.Name(endpoints.Name, eps),
 		reconcile.Name(hpa.Name, autoscalers),
 		reconcile.Name(volume.Name, volumes),
+		reconcile.Name(disruption.Name, budgets),
 	); err != nil && ctx.Err() == nil {
 		log.Warn("controllers stopped", "err", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/skiffhq/skiff/apis"
-	"math"
 	"net/http"
 	"sync"
 
@@ -16,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 const podEvictionPattern = "POST /api/v1/namespaces/{namespace}/pods/{name}/eviction"
@@ -114,18 +112,11 @@ func (s *Server) checkBudgets(ctx context.Context, pod *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
-	expected, healthy := 0, 0
+	selected := make([]*corev1.Pod, 0, len(pods.Items))
 	for _, rec := range pods.Items {
-		p := rec.Object().(*corev1.Pod)
-		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		expected++
-		if apis.PodReady(p) {
-			healthy++
-		}
+		selected = append(selected, rec.Object().(*corev1.Pod))
 	}
-	desired, err := desiredHealthy(b, expected)
+	_, healthy, desired, err := apis.BudgetHealth(b, selected)
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
@@ -138,26 +129,4 @@ func (s *Server) checkBudgets(ctx context.Context, pod *corev1.Pod) error {
 			Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", b.Name, desired, healthy)}}}
 	st.ErrStatus.Message += fmt.Sprintf(" The disruption budget %s needs %d healthy pods and has %d currently.", b.Name, desired, healthy)
 	return st
-}
-
-// desiredHealthy is how many of expected pods the budget keeps healthy.
-func desiredHealthy(b *policyv1.PodDisruptionBudget, expected int) (int, error) {
-	scaled := func(v *intstr.IntOrString) (int, error) {
-		if v.Type == intstr.Int {
-			return int(v.IntVal), nil
-		}
-		n, err := intstr.GetScaledValueFromIntOrPercent(v, 100, true)
-		if err != nil {
-			return 0, err
-		}
-		return int(math.Ceil(float64(n) * float64(expected) / 100)), nil
-	}
-	if b.Spec.MinAvailable != nil {
-		return scaled(b.Spec.MinAvailable)
-	}
-	if b.Spec.MaxUnavailable != nil {
-		n, err := scaled(b.Spec.MaxUnavailable)
-		return max(expected-n, 0), err
-	}
-	return 0, nil
 }

@@ -99,6 +99,9 @@ func columnsFor(res *resources.Resource) []column {
 		mid = []column{
 			{name: "MIN AVAILABLE", value: func(o apis.Object) string { return orDash(o.(*policyv1.PodDisruptionBudget).Spec.MinAvailable) }},
 			{name: "MAX UNAVAILABLE", value: func(o apis.Object) string { return orDash(o.(*policyv1.PodDisruptionBudget).Spec.MaxUnavailable) }},
+			{name: "ALLOWED DISRUPTIONS", value: func(o apis.Object) string {
+				return strconv.Itoa(int(o.(*policyv1.PodDisruptionBudget).Status.DisruptionsAllowed))
+			}},
 		}
 	case "PersistentVolumeClaim":
 		mid = claimColumns()
