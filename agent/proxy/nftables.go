@@ -38,7 +38,8 @@ import (
 //	ClientIP affinity: a chain per such port, endpoint chains remembering
 //	    clients in a timed set each
 //	nat-postrouting (srcnat): masquerade hairpin traffic (a pod reaching
-//	    itself through its Service: ip saddr . ip daddr @hairpin)
+//	    itself through its Service: ip saddr . ip daddr @hairpin) and node
+//	    port traffic (marked 0x4000 in node-port-pick-<N>)
 type NFTables struct {
 	// Table names the table (family ip).
 	Table string
@@ -294,6 +295,16 @@ func (p *program) build(st State) error {
 		}
 	}
 	for n, ch := range nodePortPickChains {
+		// Node port traffic is masqueraded on its way out (as kube-proxy
+		// does for externalTrafficPolicy Cluster): the endpoint may be on
+		// another node, or on the bridge of the pod that asked, and its
+		// answer must come back through this node to be un-DNATed.
+		p.rule(ch,
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				// mark | bit, as nftables writes it: (mark & ^bit) ^ bit
+				Mask: binaryutil.NativeEndian.PutUint32(^masqueradeMark), Xor: binaryutil.NativeEndian.PutUint32(masqueradeMark)},
+			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
 		for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
 			p.rule(ch, append(l4proto(proto),
 				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
@@ -314,8 +325,18 @@ func (p *program) build(st State) error {
 		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Lookup{SourceRegister: 1, SetName: hairpin.Name, SetID: hairpin.ID},
 		&expr.Masq{})
+	p.rule(post,
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(masqueradeMark), Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(masqueradeMark)},
+		&expr.Masq{})
 	return nil
 }
+
+// masqueradeMark is the packet mark bit of node port traffic, the bit
+// kube-proxy uses for the same purpose.
+const masqueradeMark uint32 = 0x4000
 
 // dnatRegs DNATs to the address and port a map lookup left in the first
 // two 32-bit registers: the pick chains build the key (cluster IP .

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -836,6 +837,46 @@ spec:
 			!strings.Contains(out, "search default.svc.cluster.local svc.cluster.local cluster.local") || !strings.Contains(out, "ndots:5") {
 			t.Errorf("the pod's resolv.conf:\n%s", out)
 		}
+		// Type NodePort: the same pods on a port of the node's own
+		// addresses (here its bridge address: loopback node ports are not
+		// served, as with kube-proxy's nftables mode), from the host and
+		// from a pod (masqueraded, so the answer comes back through the node).
+		mustCLI(t, admin, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: NodePort, selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}\n", "apply", "-f", "-")
+		var np corev1.Service
+		if err := json.Unmarshal([]byte(mustCLI(t, admin, "", "get", "svc", "web", "-o", "json")), &np); err != nil {
+			t.Fatal(err)
+		}
+		if np.Spec.ClusterIP != svc.Spec.ClusterIP || np.Spec.Ports[0].NodePort < 30000 || np.Spec.Ports[0].NodePort > 32767 {
+			t.Fatalf("NodePort service: cluster IP %s (was %s), node port %d", np.Spec.ClusterIP, svc.Spec.ClusterIP, np.Spec.Ports[0].NodePort)
+		}
+		var node corev1.Node
+		if err := json.Unmarshal([]byte(mustCLI(t, admin, "", "get", "node", a.node, "-o", "json")), &node); err != nil {
+			t.Fatal(err)
+		}
+		gw, err := netip.ParsePrefix(node.Spec.PodCIDR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodePortURL := fmt.Sprintf("http://%s:%d/", gw.Addr().Next(), np.Spec.Ports[0].NodePort)
+		waitFor(t, "the node port answering the host and a pod", 30*time.Second, func() error {
+			resp, err := fresh.Get(nodePortURL)
+			if err != nil {
+				return fmt.Errorf("from the host: %w", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), "hostname: web-") {
+				return fmt.Errorf("from the host: %s", body)
+			}
+			out, errOut, ok := cli(t, admin, "", "exec", "echo", "--", "wget", "-qO-", nodePortURL)
+			if !ok || !strings.Contains(out, "hostname: web-") {
+				return fmt.Errorf("from a pod: %s%s", out, errOut)
+			}
+			return nil
+		})
+		if out := mustCLI(t, admin, "", "get", "svc", "web"); !strings.Contains(out, fmt.Sprintf("80:%d/TCP", np.Spec.Ports[0].NodePort)) {
+			t.Errorf("get svc:\n%s", out)
+		}
 		// Scaling down under load: the pod that goes leaves the Service
 		// before it gets SIGTERM, so no request fails.
 		stopLoad := make(chan struct{})
@@ -1085,6 +1126,10 @@ spec:
 		if _, err := httpGet("http://127.0.0.1:" + port + "/healthz"); err == nil {
 			t.Fatal("the host port still answers after the pod is gone")
 		}
+	})
+
+	t.Run("a local-path claim keeps its data across pods", func(t *testing.T) {
+		testLocalPathClaims(t, admin, a)
 	})
 
 	t.Run("ca rotate re-issues the node's certificate", func(t *testing.T) {
