@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -15,8 +16,14 @@ type config struct {
 	readyzFail    bool          // $READYZ_FAIL: /readyz fails from the start
 	readyAfter    time.Duration // $READY_AFTER: /readyz fails until this long after start
 	shutdownDelay time.Duration // $SHUTDOWN_DELAY: serving goes on this long after SIGTERM
+	listenDelay   time.Duration // $LISTEN_DELAY: start-up time before listening
 	maxBurn       time.Duration // cap of /burn
 	maxSleep      time.Duration // cap of /sleep
+
+	loadURL     string        // $LOAD_URL: send load there (none if empty)
+	loadRate    float64       // $LOAD_RATE: requests per second
+	loadTimeout time.Duration // $LOAD_TIMEOUT: a request slower than this failed
+	loadReport  time.Duration // $LOAD_REPORT: how often the counters are logged (0: never)
 }
 
 func defaultConfig() config {
@@ -25,6 +32,10 @@ func defaultConfig() config {
 		filesDir: "/data",
 		maxBurn:  60 * time.Second,
 		maxSleep: 10 * time.Minute,
+
+		loadRate:    50,
+		loadTimeout: 2 * time.Second,
+		loadReport:  10 * time.Second,
 	}
 }
 
@@ -65,8 +76,31 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	boolVar("READYZ_FAIL", &cfg.readyzFail)
 	durationVar("READY_AFTER", &cfg.readyAfter)
 	durationVar("SHUTDOWN_DELAY", &cfg.shutdownDelay)
+	durationVar("LISTEN_DELAY", &cfg.listenDelay)
+	if v := getenv("LOAD_URL"); v != "" {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("LOAD_URL=%q: want an http:// or https:// URL", v))
+		}
+		cfg.loadURL = v
+	}
+	if v := getenv("LOAD_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0 && r <= maxLoadRate) {
+			errs = append(errs, fmt.Errorf("LOAD_RATE=%q: want requests per second, more than 0 and at most %d", v, maxLoadRate))
+		}
+		cfg.loadRate = r
+	}
+	durationVar("LOAD_TIMEOUT", &cfg.loadTimeout)
+	if cfg.loadTimeout == 0 {
+		errs = append(errs, errors.New("LOAD_TIMEOUT: must be more than 0"))
+	}
+	durationVar("LOAD_REPORT", &cfg.loadReport)
 	return cfg, errors.Join(errs...)
 }
+
+// maxLoadRate bounds $LOAD_RATE: the loader starts a goroutine and a
+// connection per request.
+const maxLoadRate = 10000
 
 // errBadDuration is returned for a duration that is neither a Go duration
 // ("1.5s") nor a whole number of seconds, or is negative.

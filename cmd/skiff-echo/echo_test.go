@@ -47,16 +47,23 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			name: "all set",
 			env: map[string]string{"PORT": "9090", "FILES_DIR": "/cfg", "HEALTHZ_FAIL": "1",
-				"READYZ_FAIL": "true", "READY_AFTER": "2s", "SHUTDOWN_DELAY": "5"},
+				"READYZ_FAIL": "true", "READY_AFTER": "2s", "SHUTDOWN_DELAY": "5", "LISTEN_DELAY": "1500ms",
+				"LOAD_URL": "http://web/", "LOAD_RATE": "62.5", "LOAD_TIMEOUT": "1s", "LOAD_REPORT": "0"},
 			want: func(c *config) {
 				c.addr, c.filesDir, c.healthzFail, c.readyzFail = ":9090", "/cfg", true, true
-				c.readyAfter, c.shutdownDelay = 2*time.Second, 5*time.Second
+				c.readyAfter, c.shutdownDelay, c.listenDelay = 2*time.Second, 5*time.Second, 1500*time.Millisecond
+				c.loadURL, c.loadRate, c.loadTimeout, c.loadReport = "http://web/", 62.5, time.Second, 0
 			},
 		},
 		{name: "bad port", env: map[string]string{"PORT": "http"}, wantErr: `PORT="http"`},
 		{name: "port zero", env: map[string]string{"PORT": "0"}, wantErr: `PORT="0"`},
 		{name: "bad bool", env: map[string]string{"READYZ_FAIL": "yes"}, wantErr: `READYZ_FAIL="yes"`},
 		{name: "negative delay", env: map[string]string{"SHUTDOWN_DELAY": "-1s"}, wantErr: "SHUTDOWN_DELAY"},
+		{name: "bad listen delay", env: map[string]string{"LISTEN_DELAY": "soon"}, wantErr: "LISTEN_DELAY"},
+		{name: "load URL without scheme", env: map[string]string{"LOAD_URL": "web:80"}, wantErr: `LOAD_URL="web:80"`},
+		{name: "load rate zero", env: map[string]string{"LOAD_RATE": "0"}, wantErr: `LOAD_RATE="0"`},
+		{name: "load rate not a number", env: map[string]string{"LOAD_RATE": "fast"}, wantErr: `LOAD_RATE="fast"`},
+		{name: "load timeout zero", env: map[string]string{"LOAD_TIMEOUT": "0"}, wantErr: "LOAD_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -440,5 +447,45 @@ func TestServeDrains(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Fatal("still accepting connections after shutdown")
+	}
+}
+
+// TestServeDrainClosesConnections: after SIGTERM, during SHUTDOWN_DELAY,
+// answers carry "Connection: close", so a keep-alive client reconnects
+// (elsewhere, behind a Service) instead of having an idle connection
+// closed under its next request by the shutdown.
+func TestServeDrainClosesConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.shutdownDelay = 500 * time.Millisecond
+	s := newTestServer(t, cfg)
+	sigs := make(chan os.Signal, 1)
+	served := make(chan error, 1)
+	go func() { served <- serve(s, ln, sigs) }()
+
+	hc := &http.Client{Timeout: 5 * time.Second} // keep-alive
+	get := func() *http.Response {
+		t.Helper()
+		resp, err := hc.Get("http://" + ln.Addr().String() + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := get(); resp.Close || resp.Header.Get("Connection") == "close" {
+		t.Fatalf("before SIGTERM: Connection %q, want keep-alive", resp.Header.Get("Connection"))
+	}
+	sigs <- syscall.SIGTERM
+	time.Sleep(100 * time.Millisecond)
+	if resp := get(); !resp.Close {
+		t.Fatalf("while draining: Connection %q, want close", resp.Header.Get("Connection"))
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
 	}
 }

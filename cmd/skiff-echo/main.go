@@ -10,6 +10,14 @@
 //	READYZ_FAIL=1   /readyz starts failing
 //	READY_AFTER     /readyz fails until this long after start ("2s", or seconds)
 //	SHUTDOWN_DELAY  how long to keep serving after SIGTERM (0)
+//	LISTEN_DELAY    how long to "start up" before listening (0), as a real
+//	                application takes: connections are refused meanwhile
+//
+// With LOAD_URL set it is also a load generator: it sends GET LOAD_URL
+// LOAD_RATE times a second (50), each request on a new connection and
+// without waiting for the earlier ones, counts a request failed when it
+// errs, takes over LOAD_TIMEOUT (2s) or answers other than 2xx, logs the
+// counters every LOAD_REPORT (10s; 0: never) and serves them at /load.
 //
 // Endpoints:
 //
@@ -20,10 +28,16 @@
 //	GET  /burn?ms=500            spin one core that long (at most 60s)
 //	GET  /resolve?name=N&type=A  look N up (A, AAAA or SRV) with Go's resolver
 //	GET  /sleep?ms=500           answer after that long
+//	GET  /load                   the load's counters: sent, ok, failed, inFlight, latest errors (JSON)
+//	POST /load/stop              stop sending; answers the final counters once none is in flight
 //
-// On SIGTERM or SIGINT it logs "SIGTERM received" (or SIGINT), keeps serving
-// for SHUTDOWN_DELAY, then shuts the HTTP server down gracefully, waiting at
-// most 30s for requests in flight, and exits 0. Arguments are ignored.
+// On SIGTERM or SIGINT it logs "SIGTERM received" (or SIGINT), stops its
+// load, keeps serving for SHUTDOWN_DELAY with every answer closing its
+// connection ("Connection: close": keep-alive clients reconnect, to another
+// endpoint, rather than lose a request to the shutdown closing an idle
+// connection), then shuts the HTTP server down gracefully, waiting at most
+// 30s for requests in flight, and exits 0. A signal during LISTEN_DELAY
+// ends it at once. Arguments are ignored.
 //
 // Start-up lines and one line per request go to stdout, errors to stderr.
 package main
@@ -68,13 +82,37 @@ func run(logOut, logErr *slog.Logger) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
+	s := newServer(cfg, logOut, logErr)
+	if cfg.loadURL != "" {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s.load = newLoader(cfg, logOut)
+		go s.load.run(ctx)
+		defer func() { s.load.stop(); <-s.load.done }()
+	}
+	ln, err := listenAfterDelay(cfg, sigs, logOut)
+	if err != nil || ln == nil {
 		return err
 	}
-	s := newServer(cfg, logOut, logErr)
 	logOut.Info("listening on "+cfg.addr, "hostname", s.hostname, "filesDir", cfg.filesDir)
 	return serve(s, ln, sigs)
+}
+
+// listenAfterDelay listens on cfg.addr once cfg.listenDelay has passed.
+// A signal arriving before that ends the start-up: no listener, no error.
+func listenAfterDelay(cfg config, sigs <-chan os.Signal, log *slog.Logger) (net.Listener, error) {
+	if cfg.listenDelay > 0 {
+		log.Info("starting up", "listenDelay", cfg.listenDelay)
+		t := time.NewTimer(cfg.listenDelay)
+		defer t.Stop()
+		select {
+		case sig := <-sigs:
+			log.Info(signalName(sig) + " received before listening")
+			return nil, nil
+		case <-t.C:
+		}
+	}
+	return net.Listen("tcp", cfg.addr)
 }
 
 // serve answers on ln until a signal arrives on sigs, then drains: it keeps
@@ -94,6 +132,10 @@ func serve(s *server, ln net.Listener, sigs <-chan os.Signal) error {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case sig := <-sigs:
 		s.log.Info(signalName(sig)+" received", "shutdownDelay", s.cfg.shutdownDelay)
+	}
+	s.draining.Store(true)
+	if s.load != nil {
+		s.load.stop()
 	}
 	time.Sleep(s.cfg.shutdownDelay)
 

@@ -29,6 +29,10 @@ type server struct {
 	healthzFail atomic.Bool
 	readyzFail  atomic.Bool
 	requests    atomic.Uint64 // GET / answered, for the report
+	load        *loader       // nil without $LOAD_URL
+	// draining is set at SIGTERM: every answer from then on closes its
+	// connection, so keep-alive clients leave before the shutdown.
+	draining atomic.Bool
 }
 
 func newServer(cfg config, logOut, logErr *slog.Logger) *server {
@@ -67,7 +71,21 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /burn", s.burn)
 	mux.HandleFunc("GET /resolve", s.resolve)
 	mux.HandleFunc("GET /sleep", s.sleep)
-	return s.logRequests(mux)
+	mux.HandleFunc("GET /load", s.loadStatus)
+	mux.HandleFunc("POST /load/stop", s.loadStop)
+	return s.logRequests(s.closeWhenDraining(mux))
+}
+
+// closeWhenDraining answers "Connection: close" once the server drains:
+// a keep-alive client then opens its next connection elsewhere instead of
+// sending a request on a connection the shutdown closes under it.
+func (s *server) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
