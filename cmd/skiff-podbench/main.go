@@ -39,17 +39,20 @@ import (
 )
 
 type config struct {
-	skiff, image string
-	pods         int
-	rates        []float64
-	keep         bool
-	wrkDuration  time.Duration
+	skiff, image, image2 string
+	pods                 int
+	rates                []float64
+	keep                 bool
+	wrkDuration          time.Duration
+	rollReplicas         int
 }
 
 func main() {
 	cfg := config{}
 	flag.StringVar(&cfg.skiff, "skiff", "bin/skiff", "skiff binary")
 	flag.StringVar(&cfg.image, "image", "examples/images/echo.tar", "the echo image (make images)")
+	flag.StringVar(&cfg.image2, "image2", "examples/images/echo-2.tar", "the echo image's second version, for the rolling update (make images)")
+	flag.IntVar(&cfg.rollReplicas, "roll-replicas", 20, "replicas of the Deployment rolled under load (0: no rolling update)")
 	flag.IntVar(&cfg.pods, "pods", 50, "pods to start on the node")
 	var rates string
 	flag.StringVar(&rates, "rates", "2,10", "comma-separated creation rates (pods/s), one round of -pods pods each")
@@ -76,7 +79,7 @@ func run(ctx context.Context, cfg config) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (containers and network namespaces)")
 	}
-	for _, f := range []string{cfg.skiff, cfg.image} {
+	for _, f := range []string{cfg.skiff, cfg.image, cfg.image2} {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("%w (make build images)", err)
 		}
@@ -134,12 +137,14 @@ func run(ctx context.Context, cfg config) error {
 	if err := os.MkdirAll(filepath.Join(adir, "images"), 0o755); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(cfg.image)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(adir, "images", "echo.tar"), raw, 0o644); err != nil {
-		return err
+	for _, img := range []string{cfg.image, cfg.image2} {
+		raw, err := os.ReadFile(img)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(adir, "images", filepath.Base(img)), raw, 0o644); err != nil {
+			return err
+		}
 	}
 	// The agent's service proxy in a table of its own, its DNS on an
 	// address of its own forwarding to a loopback port where nothing
@@ -162,10 +167,10 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	podsRes, _ := c.Registry().ByKind("Pod")
-	benchkit.Progress("waiting for node %s and its image", node)
+	benchkit.Progress("waiting for node %s and its images", node)
 	if err := benchkit.WaitFor(ctx, 60*time.Second, func() bool {
 		log, _ := os.ReadFile(filepath.Join(root, "agent.log"))
-		return strings.Contains(string(log), "image imported") && strings.Contains(string(log), "ready (pod CIDR")
+		return strings.Count(string(log), "image imported") >= 2 && strings.Contains(string(log), "ready (pod CIDR")
 	}); err != nil {
 		return fmt.Errorf("agent did not come up (see %s): %w", filepath.Join(root, "agent.log"), err)
 	}
@@ -213,6 +218,12 @@ func run(ctx context.Context, cfg config) error {
 		}
 		results = append(results, r)
 	}
+	var rolls []rolloutRun
+	if cfg.rollReplicas > 0 {
+		if rolls, err = measureRollout(ctx, c, cfg.rollReplicas); err != nil {
+			return err
+		}
+	}
 	// The warm-up pod goes too, before the agent stops: nothing may stay.
 	if _, err := c.Delete(ctx, podsRes, "default", "warmup", nil); err != nil {
 		return err
@@ -252,6 +263,9 @@ func run(ctx context.Context, cfg config) error {
 		ratio := vip.viaVIP / vip.direct
 		fmt.Printf("| requests/s | VIP >= 90%% of pod: %s | %.0f | %.0f | %.2f |\n", benchkit.Met(ratio >= 0.9), vip.viaVIP, vip.direct, ratio)
 		fmt.Printf("| latency p50 | — | %s | %s | — |\n\n", vip.vipP50, vip.directP50)
+	}
+	if len(rolls) > 0 {
+		printRollouts(cfg.rollReplicas, rolls)
 	}
 	return nil
 }
