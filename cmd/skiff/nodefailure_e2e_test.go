@@ -279,9 +279,23 @@ func checkDrainHonoursBudget(t *testing.T, admin, from, to string, perNode func(
 		}
 		return nil
 	})
-	if out := mustCLI(t, admin, "", "get", "pdb"); !regexp.MustCompile(`(?m)^spread\s+3\s+N/A\s`).MatchString(out) {
-		t.Errorf("get pdb:\n%s", out)
-	}
-	mustCLI(t, admin, "", "delete", "pdb", "spread")
+	// 4 healthy, 3 kept: one disruption allowed, in the budget's status.
+	waitFor(t, "the budget's status", 20*time.Second, func() error {
+		if out := mustCLI(t, admin, "", "get", "pdb", "spread"); !regexp.MustCompile(`(?m)^spread\s+3\s+N/A\s+1\s`).MatchString(out) {
+			return fmt.Errorf("get pdb:\n%s", out)
+		}
+		return nil
+	})
+	// Bad input: a budget that selects nothing says so, and blocks nothing.
+	mustCLI(t, admin, "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: typo}\nspec: {minAvailable: 1, selector: {matchLabels: {app: sprad}}}\n", "apply", "-f", "-")
+	waitFor(t, "the empty budget's condition and event", 20*time.Second, func() error {
+		out := mustCLI(t, admin, "", "get", "pdb", "typo", "-o", "yaml")
+		d := mustCLI(t, admin, "", "describe", "pdb", "typo")
+		if !strings.Contains(out, "reason: InsufficientPods") || !strings.Contains(out, "the selector matches no pod") || !strings.Contains(d, "No matching pods found") {
+			return fmt.Errorf("%s\n%s", out, d)
+		}
+		return nil
+	})
+	mustCLI(t, admin, "", "delete", "pdb", "spread", "typo")
 	mustCLI(t, admin, "", "uncordon", from)
 }
