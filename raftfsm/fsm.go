@@ -101,10 +101,19 @@ func (f *FSM) ResultAt(index uint64) (*Result, bool) {
 	return &Result{Index: index, Records: slot.recs}, true
 }
 
+// DefaultHistory is the watch history's length: a watcher may resume from
+// any of the last 25,000 changes (minutes of an ordinary cluster's writes,
+// 10-20 s of a 10,000-pod burst); one that was away longer relists. Like
+// Kubernetes' watch cache, it trades a rare relist for memory: each event
+// keeps an old version of an object alive.
+const DefaultHistory = 25_000
+
 // FSMConfig configures an FSM.
 type FSMConfig struct {
 	Registry *resources.Registry
-	// History is how many events the watch history keeps.
+	// History is how many events the watch history keeps (default
+	// DefaultHistory). Every event holds its object's version, so this
+	// bounds the memory old versions take.
 	History int
 	// WatchBuffer is how far a watcher may fall behind before it is cut off.
 	WatchBuffer int
@@ -114,7 +123,7 @@ type FSMConfig struct {
 // NewFSM returns an FSM with an empty store.
 func NewFSM(cfg FSMConfig) *FSM {
 	if cfg.History <= 0 {
-		cfg.History = 100_000
+		cfg.History = DefaultHistory
 	}
 	if cfg.WatchBuffer <= 0 {
 		cfg.WatchBuffer = 4096

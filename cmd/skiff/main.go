@@ -16,6 +16,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
+// serverMemoryLimit is the server's soft memory limit (runtime/debug).
+const serverMemoryLimit = 768 << 20
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
@@ -35,6 +38,12 @@ func main() {
 		debug.SetGCPercent(50)
 	case os.Getenv("GOGC") == "" && role != "agent":
 		debug.SetGCPercent(400)
+		// ... up to a point: a soft limit makes the collector work harder
+		// as the heap nears it, so a master's memory stays under 1 GiB
+		// while its live data allows (GOMEMLIMIT, when set, decides).
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(serverMemoryLimit)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
