@@ -67,7 +67,11 @@ func (r *record) Kind() string { return r.kind }
 func (r *record) JSON() []byte {
 	r.once.Do(func() {
 		if r.src != nil {
-			if raw, ok := spliceResourceVersion(r.src, r.rv); ok {
+			raw, ok := spliceResourceVersion(r.src, r.rv)
+			// The command's buffer is no longer needed: drop it, so a
+			// stored object does not keep its JSON twice.
+			r.src = nil
+			if ok {
 				r.raw = raw
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/reconcile"
@@ -52,6 +53,13 @@ type Controller struct {
 	ctrl *reconcile.Controller
 	exp  *reconcile.Expectations
 	log  *slog.Logger
+
+	// proven is, per ReplicaSet key, the largest batch of creations that
+	// last succeeded in full: the next sync's slow start begins there
+	// instead of at 1 (a failure forgets it), so a large scale-up is not
+	// paced by nine sequential round trips every Burst pods.
+	mu     sync.Mutex
+	proven map[string]int
 }
 
 // New returns the controller with its handlers registered on the

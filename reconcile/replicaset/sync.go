@@ -32,6 +32,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	obj, ok := c.cfg.ReplicaSets.Get(ns, name)
 	if !ok {
 		c.exp.Forget(key)
+		c.mu.Lock()
+		delete(c.proven, key)
+		c.mu.Unlock()
 		return nil
 	}
 	rs := obj.(*appsv1.ReplicaSet)
@@ -179,15 +182,19 @@ func (c *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, key stri
 
 // createPods creates n pods in batches of 1, 2, 4, ... so that a cause
 // that fails every create (a terminating namespace, an invalid template)
-// costs one write, not n.
+// costs one write, not n. A ReplicaSet whose last batch all succeeded
+// starts at that batch's size.
 func (c *Controller) createPods(ctx context.Context, rs *appsv1.ReplicaSet, key string, n int) error {
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = reconcile.JoinKey(rs.Namespace, podName(rs, c.cfg.NameSuffix()))
 	}
 	c.exp.ExpectCreations(key, keys...)
+	c.mu.Lock()
+	start := max(c.proven[key], 1)
+	c.mu.Unlock()
 	done := 0
-	for size := 1; done < n; size *= 2 {
+	for size := start; done < n; size *= 2 {
 		batch := keys[done:min(done+size, n)]
 		done += len(batch)
 		errs := c.parallel(batch, func(podKey string) error {
@@ -200,6 +207,16 @@ func (c *Controller) createPods(ctx context.Context, rs *appsv1.ReplicaSet, key 
 			c.cfg.Recorder.Event(ctx, rs, corev1.EventTypeNormal, ReasonSuccessfulCreate, "Created pod: "+name)
 			return nil
 		})
+		c.mu.Lock()
+		if len(errs) > 0 {
+			delete(c.proven, key)
+		} else {
+			if c.proven == nil {
+				c.proven = map[string]int{}
+			}
+			c.proven[key] = max(c.proven[key], len(batch))
+		}
+		c.mu.Unlock()
 		if len(errs) > 0 {
 			for _, skipped := range keys[done:] {
 				c.exp.CreationObserved(key, skipped)
