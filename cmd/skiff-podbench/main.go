@@ -224,6 +224,10 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
+	hpa, err := measureHPA(ctx, c)
+	if err != nil {
+		return err
+	}
 	// The warm-up pod goes too, before the agent stops: nothing may stay.
 	if _, err := c.Delete(ctx, podsRes, "default", "warmup", nil); err != nil {
 		return err
@@ -267,6 +271,7 @@ func run(ctx context.Context, cfg config) error {
 	if len(rolls) > 0 {
 		printRollouts(cfg.rollReplicas, rolls)
 	}
+	printHPA(hpa)
 	return nil
 }
 
