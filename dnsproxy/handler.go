@@ -10,6 +10,7 @@ import (
 // call it, and it is exported so that it can be driven directly (benchmarks,
 // embedding in another dns.ServeMux).
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	gen := s.table.gen.Load() // before the table is read
 	resp := new(dns.Msg)
 	resp.Id = req.Id
 	resp.Response = true
@@ -32,18 +33,26 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		// The question slice is shared, not copied: req is ours until
 		// we return and nobody modifies it.
 		resp.Question = req.Question
-		s.answer(resp, req, reqOpt)
+		fromTable := s.answer(resp, req, reqOpt)
+		s.write(w, resp, reqOpt)
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); fromTable && udp && reqOpt == nil && s.fast != nil {
+			s.fast.store(req, resp, gen)
+		}
+		return
 	}
 	s.write(w, resp, reqOpt)
 }
 
-// answer fills resp for a well-formed one-question query.
-func (s *Server) answer(resp, req *dns.Msg, reqOpt *dns.OPT) {
+// answer fills resp for a well-formed one-question query. fromTable is
+// true when the answer came from the synced table alone (the same query
+// gets the same answer until the table changes).
+func (s *Server) answer(resp, req *dns.Msg, reqOpt *dns.OPT) (fromTable bool) {
 	q := &req.Question[0]
 	lname := lowerName(q.Name)
 	switch {
 	case hasLabelSuffix(lname, s.domain):
 		s.answerCluster(resp, q, lname)
+		return resp.Rcode != dns.RcodeServerFailure
 	case q.Qtype == dns.TypePTR && q.Qclass == dns.ClassINET && isReverseName(lname) && s.answerReverse(resp, q, lname):
 	case s.fwd != nil:
 		do := reqOpt != nil && reqOpt.Do()
@@ -52,6 +61,7 @@ func (s *Server) answer(resp, req *dns.Msg, reqOpt *dns.OPT) {
 		// Not ours and nowhere to send it.
 		resp.Rcode = dns.RcodeRefused
 	}
+	return false
 }
 
 // answerCluster answers a name inside the cluster domain.

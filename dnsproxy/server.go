@@ -51,6 +51,7 @@ type Server struct {
 	table  *Table
 	domain string
 	fwd    *forwarder // nil without upstreams
+	fast   *fastAnswers
 	listen string
 	log    *slog.Logger
 
@@ -103,7 +104,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 
 	cfg.Table.setTTL(ttl)
-	s := &Server{table: cfg.Table, domain: domain, listen: listen, log: log}
+	s := &Server{table: cfg.Table, domain: domain, listen: listen, log: log, fast: newFastAnswers(cfg.Table)}
 	if len(upstreams) > 0 {
 		s.fwd = newForwarder(upstreams, cacheSize)
 	}
@@ -143,7 +144,12 @@ func (s *Server) Start() error {
 	// handler, is what limits a server's queries per second.
 	var udp []*dns.Server
 	for _, pc := range pcs {
-		udp = append(udp, &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize, MsgAcceptFunc: acceptQuery})
+		udp = append(udp, &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize, MsgAcceptFunc: acceptQuery,
+			DecorateReader: func(r dns.Reader) dns.Reader {
+				ua, _ := pc.LocalAddr().(*net.UDPAddr)
+				return &fastReader{Reader: r, fast: s.fast, buf: make([]byte, maxQuerySize), out: make([]byte, 0, 512),
+					wildcard: ua == nil || ua.IP.IsUnspecified()}
+			}})
 	}
 	tcp := &dns.Server{Listener: ln, Handler: s, MsgAcceptFunc: acceptQuery}
 	all := append(slices.Clone(udp), tcp)

@@ -33,6 +33,9 @@ const defaultTTL = 5
 type Table struct {
 	domain string // normalised: lower case, fully qualified
 	synced atomic.Bool
+	// gen moves on every change of what the table answers (a commit, the
+	// TTL, being synced): packed replies are valid for one generation.
+	gen atomic.Uint64
 
 	// mu guards the read side.
 	mu    sync.RWMutex
@@ -194,7 +197,7 @@ func (t *Table) DeletePod(namespace, name string) {
 // MarkSynced records that the first full listing of every watched kind is
 // in. Until then the table may lack names that exist, so the server answers
 // SERVFAIL rather than a wrong, cacheable NXDOMAIN.
-func (t *Table) MarkSynced() { t.synced.Store(true) }
+func (t *Table) MarkSynced() { t.synced.Store(true); t.gen.Add(1) }
 
 // Synced reports whether MarkSynced was called.
 func (t *Table) Synced() bool { return t.synced.Load() }
@@ -316,6 +319,7 @@ func (t *Table) commit(changed map[string]struct{}) {
 		}
 	}
 	t.soa = soa
+	t.gen.Add(1)
 }
 
 // best picks the node a name answers with: the lowest priority, ties broken
