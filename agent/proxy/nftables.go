@@ -253,6 +253,15 @@ func (p *program) build(st State) error {
 		hook *nftables.ChainHook
 	}{{"filter-prerouting", nftables.ChainHookPrerouting}, {"filter-output", nftables.ChainHookOutput}} {
 		ch := p.base(hook.name, nftables.ChainTypeFilter, hook.hook, -110)
+		// Only a connection's first packet can be refused: every other
+		// packet of the host leaves the chain after one conntrack check
+		// instead of a set lookup and a route lookup.
+		p.rule(ch,
+			&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: binaryutil.NativeEndian.PutUint32(0)},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+			&expr.Verdict{Kind: expr.VerdictAccept})
 		for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
 			p.rule(ch, append(l4proto(proto),
 				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},

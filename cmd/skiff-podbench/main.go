@@ -45,6 +45,7 @@ type config struct {
 	keep                 bool
 	wrkDuration          time.Duration
 	rollReplicas         int
+	hpa                  bool
 }
 
 func main() {
@@ -53,6 +54,7 @@ func main() {
 	flag.StringVar(&cfg.image, "image", "examples/images/echo.tar", "the echo image (make images)")
 	flag.StringVar(&cfg.image2, "image2", "examples/images/echo-2.tar", "the echo image's second version, for the rolling update (make images)")
 	flag.IntVar(&cfg.rollReplicas, "roll-replicas", 20, "replicas of the Deployment rolled under load (0: no rolling update)")
+	flag.BoolVar(&cfg.hpa, "hpa", true, "time an autoscaler's reaction to load")
 	flag.IntVar(&cfg.pods, "pods", 50, "pods to start on the node")
 	var rates string
 	flag.StringVar(&rates, "rates", "2,10", "comma-separated creation rates (pods/s), one round of -pods pods each")
@@ -224,9 +226,11 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
-	hpa, err := measureHPA(ctx, c)
-	if err != nil {
-		return err
+	var hpa *hpaRun
+	if cfg.hpa {
+		if hpa, err = measureHPA(ctx, c); err != nil {
+			return err
+		}
 	}
 	// The warm-up pod goes too, before the agent stops: nothing may stay.
 	if _, err := c.Delete(ctx, podsRes, "default", "warmup", nil); err != nil {
@@ -271,7 +275,9 @@ func run(ctx context.Context, cfg config) error {
 	if len(rolls) > 0 {
 		printRollouts(cfg.rollReplicas, rolls)
 	}
-	printHPA(hpa)
+	if hpa != nil {
+		printHPA(hpa)
+	}
 	return nil
 }
 
