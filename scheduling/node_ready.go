@@ -35,13 +35,7 @@ func (NodeReady) Filter(_ context.Context, _ *CycleState, pod *PodInfo, node *No
 		Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}) {
 		return NewStatus(Unschedulable, ReasonNodeUnschedulable)
 	}
-	status := corev1.ConditionFalse
-	for i := range n.Status.Conditions {
-		if c := &n.Status.Conditions[i]; c.Type == corev1.NodeReady {
-			status = c.Status
-			break
-		}
-	}
+	status := node.Ready
 	if status == corev1.ConditionTrue {
 		return nil
 	}

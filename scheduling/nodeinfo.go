@@ -25,6 +25,9 @@ type NodeInfo struct {
 	Name string
 	// Zone is the node's topology.kubernetes.io/zone label, or "".
 	Zone string
+	// Ready is the status of the node's Ready condition (False when it
+	// has none), read once per node change rather than per filter call.
+	Ready corev1.ConditionStatus
 	// Allocatable is what the node offers (status.allocatable, or capacity
 	// when the node reports no allocatable).
 	Allocatable Resource
@@ -69,6 +72,13 @@ func (n *NodeInfo) SetNode(node *corev1.Node) {
 	}
 	n.Name = node.Name
 	n.Zone = nodeZone(node)
+	n.Ready = corev1.ConditionFalse
+	for i := range node.Status.Conditions {
+		if c := &node.Status.Conditions[i]; c.Type == corev1.NodeReady {
+			n.Ready = c.Status
+			break
+		}
+	}
 	alloc := node.Status.Allocatable
 	if len(alloc) == 0 {
 		alloc = node.Status.Capacity
