@@ -193,6 +193,15 @@ func sameContent(a, b apis.Object) bool {
 	return reflect.DeepEqual(ua, ub)
 }
 
+// sameStatus reports whether a /status write changes nothing: obj is the
+// stored object with only its status replaced, so the statuses alone
+// decide (comparing whole objects walked every spec on every heartbeat).
+func sameStatus(obj, cur apis.Object) bool {
+	a, ok1 := statusField(obj)
+	b, ok2 := statusField(cur)
+	return ok1 && ok2 && equality.Semantic.DeepEqual(a.Interface(), b.Interface())
+}
+
 // unchanged reports whether obj equals the stored object apart from its
 // resourceVersion: such an update writes nothing, as in Kubernetes.
 func unchanged(obj, cur apis.Object) bool {

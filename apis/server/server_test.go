@@ -253,6 +253,14 @@ func TestStatusSubresourceAndGeneration(t *testing.T) {
 	if got.Status.Replicas != 2 || *got.Spec.Replicas != 2 || got.Generation != 1 {
 		t.Fatalf("status update: status %d spec %d generation %d", got.Status.Replicas, *got.Spec.Replicas, got.Generation)
 	}
+	// A status write with the same status writes nothing, whatever else
+	// the writer sent.
+	again := got.DeepCopy()
+	again.Spec.Replicas = &[]int32{9}[0]
+	obj, err = f.c.UpdateStatus(ctx, again)
+	if err != nil || obj.GetResourceVersion() != got.ResourceVersion {
+		t.Fatalf("no-op status write: rv %s -> %s, err %v", got.ResourceVersion, obj.GetResourceVersion(), err)
+	}
 	// The main endpoint keeps the status and bumps the generation on spec
 	// changes only.
 	sp := got.DeepCopy()

@@ -202,7 +202,7 @@ func (s *Server) replace(ctx context.Context, t *target, from uint64, next func(
 		if err := invalid(t.res, t.name, obj, curObj); err != nil {
 			return nil, err
 		}
-		if unchanged(obj, curObj) {
+		if t.subresource == "status" && sameStatus(obj, curObj) || t.subresource == "" && unchanged(obj, curObj) {
 			return cur, nil
 		}
 		obj.SetResourceVersion("")
