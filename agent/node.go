@@ -31,7 +31,7 @@ type NodeConfig struct {
 	// Heartbeat is how often node status is written; default 10 s.
 	Heartbeat time.Duration
 	// Annotations are set on the Node at registration (the local-path
-	// directory the agent offers, for one).
+	// directory the agent offers, for one); an empty value removes one.
 	Annotations map[string]string
 }
 
@@ -50,7 +50,8 @@ func (a *Agent) Register(ctx context.Context, nc NodeConfig) (*corev1.Node, erro
 			}
 		case err == nil:
 			node.Labels = mergeLabels(node.Labels, want.Labels)
-			node.Annotations = mergeLabels(node.Annotations, want.Annotations)
+			node.Annotations = mergeLabels(node.Annotations, nc.Annotations)
+			maps.DeleteFunc(node.Annotations, func(_, v string) bool { return v == "" })
 			if len(nc.Taints) > 0 {
 				node.Spec.Taints = nc.Taints
 			}
@@ -146,7 +147,7 @@ func (a *Agent) nodeObject(ctx context.Context, nc NodeConfig) *corev1.Node {
 	diskPressure := diskFree >= 0 && diskFree < 1<<30
 	node := &corev1.Node{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
-		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels, Annotations: maps.Clone(nc.Annotations)},
+		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels, Annotations: nonEmpty(nc.Annotations)},
 		Spec:       corev1.NodeSpec{Taints: nc.Taints},
 		Status: corev1.NodeStatus{
 			Capacity: capacity, Allocatable: capacity.DeepCopy(),
@@ -233,4 +234,18 @@ func osImage() string {
 		}
 	}
 	return fmt.Sprint(goruntime.GOOS)
+}
+
+// nonEmpty returns the entries of m with a value, nil when none has.
+func nonEmpty(m map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if v != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }

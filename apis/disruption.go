@@ -10,16 +10,19 @@ import (
 
 // BudgetHealth counts a PodDisruptionBudget's pods, as the eviction API
 // and the disruption controller both must: expected are the selected pods
-// that are neither finished nor being deleted, healthy those of them that
-// are Ready, desired how many healthy pods the budget keeps (minAvailable,
-// or expected minus maxUnavailable; percentages of expected, rounded up).
+// that have not finished, healthy those of them that are Ready and not
+// being deleted, desired how many healthy pods the budget keeps
+// (minAvailable, or expected minus maxUnavailable; percentages of
+// expected, rounded up). A pod being deleted still counts as expected but
+// no longer as healthy: two evictions in a row cannot both spend the one
+// disruption maxUnavailable 1 allows.
 func BudgetHealth(b *policyv1.PodDisruptionBudget, selected []*corev1.Pod) (expected, healthy, desired int, err error) {
 	for _, p := range selected {
-		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		expected++
-		if PodReady(p) {
+		if p.DeletionTimestamp == nil && PodReady(p) {
 			healthy++
 		}
 	}

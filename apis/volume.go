@@ -26,6 +26,9 @@ const (
 	AnnotationLocalPathRoot = "storage.skiff.io/local-path-root"
 	// FinalizerClaimProtection keeps a claim while a pod uses it.
 	FinalizerClaimProtection = "kubernetes.io/pvc-protection"
+	// FinalizerVolumeProtection keeps a volume while a claim is bound to
+	// it: deleting a bound volume waits for its claim to go.
+	FinalizerVolumeProtection = "kubernetes.io/pv-protection"
 	// FinalizerLocalPathCleanup keeps a local-path volume until the agent
 	// of its node has removed its directory (or kept it, when Retain).
 	FinalizerLocalPathCleanup = "storage.skiff.io/local-path-cleanup"
@@ -62,4 +65,10 @@ func PodClaims(p *corev1.Pod) []string {
 		}
 	}
 	return out
+}
+
+// LocalPathDirName is the name of a provisioned volume's directory under
+// its node's storage directory, as k3s' local-path provisioner names it.
+func LocalPathDirName(pv, namespace, claim string) string {
+	return pv + "_" + namespace + "_" + claim
 }

@@ -165,9 +165,9 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 
 	nc := agent.NodeConfig{Labels: cfg.Labels, Taints: cfg.Taints, MaxPods: cfg.MaxPods, Port: int32(port), Version: cfg.Version,
 		Heartbeat: cfg.HeartbeatPeriod}
-	if cfg.StorageDir != "" {
-		nc.Annotations = map[string]string{apis.AnnotationLocalPathRoot: cfg.StorageDir}
-	}
+	// Without a storage directory the node stops offering local-path
+	// storage, also if an earlier run did.
+	nc.Annotations = map[string]string{apis.AnnotationLocalPathRoot: cfg.StorageDir}
 	fmt.Fprintf(cfg.Out, "node %s: registering with %s\n", cfg.NodeName, strings.Join(servers, ", "))
 	node, err := ag.Register(ctx, nc)
 	if err != nil {

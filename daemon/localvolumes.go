@@ -2,16 +2,13 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/agent/volumes"
 	"github.com/skiffhq/skiff/apis/client"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,7 +42,10 @@ func reclaimLocalVolumes(ctx context.Context, api *client.Client, node string, l
 	for {
 		for _, o := range inf.List() {
 			pv := o.(*corev1.PersistentVolume)
-			if pv.DeletionTimestamp == nil || !slices.Contains(pv.Finalizers, apis.FinalizerLocalPathCleanup) {
+			// Only once no claim holds it: the volume controller lifts
+			// pv-protection when the volume is not bound any more.
+			if pv.DeletionTimestamp == nil || !slices.Contains(pv.Finalizers, apis.FinalizerLocalPathCleanup) ||
+				slices.Contains(pv.Finalizers, apis.FinalizerVolumeProtection) {
 				continue
 			}
 			if err := reclaimLocalVolume(ctx, api, pv, log); err != nil && ctx.Err() == nil {
@@ -63,7 +63,7 @@ func reclaimLocalVolumes(ctx context.Context, api *client.Client, node string, l
 
 func reclaimLocalVolume(ctx context.Context, api *client.Client, pv *corev1.PersistentVolume, log *slog.Logger) error {
 	if pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete {
-		dir, err := localPathDir(pv)
+		dir, err := volumes.LocalPathDir(pv)
 		if err != nil {
 			return err
 		}
@@ -81,18 +81,4 @@ func reclaimLocalVolume(ctx context.Context, api *client.Client, pv *corev1.Pers
 		return err
 	}
 	return nil
-}
-
-// localPathDir returns the directory of a provisioned volume, refusing
-// anything that is not a provisioner-made "pvc-..." directory: the agent
-// removes trees as root and a volume's path is data from the API.
-func localPathDir(pv *corev1.PersistentVolume) (string, error) {
-	if pv.Spec.Local == nil || pv.Annotations[apis.AnnotationProvisionedBy] != apis.LocalPathProvisioner {
-		return "", errors.New("not a local-path volume")
-	}
-	p := pv.Spec.Local.Path
-	if !filepath.IsAbs(p) || filepath.Clean(p) != p || !strings.HasPrefix(filepath.Base(p), pv.Name+"_") {
-		return "", fmt.Errorf("path %q is not a local-path directory of volume %s", p, pv.Name)
-	}
-	return p, nil
 }

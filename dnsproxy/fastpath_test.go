@@ -70,20 +70,25 @@ func TestFastPathAnswersAsTheNormalPathAndFollowsTheTable(t *testing.T) {
 	// Mark the packed reply (its last 4 bytes are the A record's
 	// address): the marked address coming back proves the fast path
 	// answered. Then put it back.
-	s.fast.mu.Lock()
-	var packed []byte
-	for _, v := range s.fast.m {
-		packed = v
+	// Stored replies are never changed in place: swap in marked copies.
+	swap := func(mark func([]byte)) {
+		s.fast.mu.Lock()
+		defer s.fast.mu.Unlock()
+		for k, v := range s.fast.m {
+			c := append([]byte(nil), v...)
+			mark(c)
+			s.fast.m[k] = c
+		}
 	}
-	saved := append([]byte(nil), packed[len(packed)-4:]...)
-	copy(packed[len(packed)-4:], []byte{10, 1, 2, 3})
-	s.fast.mu.Unlock()
+	var saved []byte
+	swap(func(b []byte) {
+		saved = append([]byte(nil), b[len(b)-4:]...)
+		copy(b[len(b)-4:], []byte{10, 1, 2, 3})
+	})
 	if r := exchange(t, "udp", s.Addr(), query("web.default.svc.cluster.local.", dns.TypeA)); rrTexts(r.Answer)[0] != "A 10.1.2.3" {
 		t.Fatalf("the second query did not take the fast path: %v", rrTexts(r.Answer))
 	}
-	s.fast.mu.Lock()
-	copy(packed[len(packed)-4:], saved)
-	s.fast.mu.Unlock()
+	swap(func(b []byte) { copy(b[len(b)-4:], saved) })
 	for range 3 {
 		q := query("web.default.svc.cluster.local.", dns.TypeA)
 		r := exchange(t, "udp", s.Addr(), q) // checks the ID

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/skiffhq/skiff/apis"
 	corev1 "k8s.io/api/core/v1"
@@ -64,7 +65,14 @@ func (m *Manager) claim(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) 
 		return "", configError(v.Name, ErrObjectNotFound, nil, "persistentvolume %q lives on node %s, not here", pv.Name, pv.Labels[apis.LabelVolumeNode])
 	}
 	if pv.Annotations[apis.AnnotationProvisionedBy] == apis.LocalPathProvisioner {
-		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		if _, err := LocalPathDir(pv); err != nil {
+			return "", configError(v.Name, ErrInvalidPath, err, "persistentvolume %q: %v", pv.Name, err)
+		}
+		fi, err := os.Lstat(p)
+		if err == nil && !fi.IsDir() {
+			return "", configError(v.Name, ErrInvalidPath, nil, "persistentvolume %q: %s is not a directory", pv.Name, p)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
 			if err := os.MkdirAll(p, localPathMode); err != nil {
 				return "", fmt.Errorf("provisioning %s: %w", p, err)
 			}
@@ -79,6 +87,24 @@ func (m *Manager) claim(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) 
 	fi, err := os.Stat(p)
 	if err != nil || !fi.IsDir() {
 		return "", configError(v.Name, ErrHostPathType, err, "local volume %q: %s is not a directory on this node", pv.Name, p)
+	}
+	return p, nil
+}
+
+// LocalPathDir returns the directory of a volume made by the local-path
+// provisioner, refusing any path that is not the provisioner's own
+// "<volume>_<namespace>_<claim>" directory of that volume and claim: the
+// agent creates it 0777 and removes it as root, and a volume's path is
+// data from the API.
+func LocalPathDir(pv *corev1.PersistentVolume) (string, error) {
+	if pv.Spec.Local == nil || pv.Annotations[apis.AnnotationProvisionedBy] != apis.LocalPathProvisioner {
+		return "", errors.New("not a local-path volume")
+	}
+	ref := pv.Spec.ClaimRef
+	p := pv.Spec.Local.Path
+	if ref == nil || !filepath.IsAbs(p) || filepath.Clean(p) != p || filepath.Dir(p) == "/" ||
+		filepath.Base(p) != apis.LocalPathDirName(pv.Name, ref.Namespace, ref.Name) {
+		return "", fmt.Errorf("path %q is not the local-path directory of volume %s", p, pv.Name)
 	}
 	return p, nil
 }

@@ -199,6 +199,9 @@ func (s *Server) replace(ctx context.Context, t *target, from uint64, next func(
 				return nil, err
 			}
 		}
+		if err := nodeRestriction(ctx, t, obj, curObj); err != nil {
+			return nil, err
+		}
 		if err := invalid(t.res, t.name, obj, curObj); err != nil {
 			return nil, err
 		}

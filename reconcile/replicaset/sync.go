@@ -180,6 +180,9 @@ func (c *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, key stri
 	return nil
 }
 
+// maxProvenStart caps the first batch of a sync.
+const maxProvenStart = 64
+
 // createPods creates n pods in batches of 1, 2, 4, ... so that a cause
 // that fails every create (a terminating namespace, an invalid template)
 // costs one write, not n. A ReplicaSet whose last batch all succeeded
@@ -191,7 +194,9 @@ func (c *Controller) createPods(ctx context.Context, rs *appsv1.ReplicaSet, key 
 	}
 	c.exp.ExpectCreations(key, keys...)
 	c.mu.Lock()
-	start := max(c.proven[key], 1)
+	// Capped: a new cause that fails every create (a namespace being
+	// deleted) then costs at most this many failed writes, not Burst.
+	start := min(max(c.proven[key], 1), maxProvenStart)
 	c.mu.Unlock()
 	done := 0
 	for size := start; done < n; size *= 2 {

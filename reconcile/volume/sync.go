@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 )
 
 // syncClaim brings one claim forward: protected while used, bound to its
@@ -50,8 +51,15 @@ func (c *Controller) syncClaim(ctx context.Context, key string) error {
 		}
 		sc = o.(*storagev1.StorageClass)
 	}
-	if pv := c.matchingVolume(pvc); pv != nil {
-		return c.reserve(ctx, pvc, pv)
+	// A class that binds on first consumer waits for the node the
+	// scheduler chose, then takes a free volume only if it can be
+	// reached from there.
+	node := pvc.Annotations[apis.AnnotationSelectedNode]
+	waits := sc != nil && apis.WaitsForFirstConsumer(sc)
+	if !waits || node != "" {
+		if pv := c.matchingVolume(pvc, node); pv != nil {
+			return c.reserve(ctx, pvc, pv)
+		}
 	}
 	switch {
 	case sc == nil:
@@ -62,7 +70,6 @@ func (c *Controller) syncClaim(ctx context.Context, key string) error {
 			fmt.Sprintf("waiting for a volume to be created by the external provisioner %q: skiff provisions only %q", sc.Provisioner, apis.LocalPathProvisioner))
 		return nil
 	}
-	node := pvc.Annotations[apis.AnnotationSelectedNode]
 	if node == "" {
 		c.cfg.Recorder.Event(ctx, pvc, corev1.EventTypeNormal, "WaitForFirstConsumer", "waiting for first consumer to be created before binding")
 		return nil
@@ -77,7 +84,9 @@ func (c *Controller) unprotect(ctx context.Context, pvc *corev1.PersistentVolume
 		return nil
 	}
 	for _, o := range c.cfg.Pods.ByIndex(indexClaim, reconcile.Key(pvc)) {
-		if podUsesClaims(o.(*corev1.Pod)) {
+		// A pod not yet on a node never will be (the scheduler refuses a
+		// claim being deleted): only pods on nodes hold the claim.
+		if pod := o.(*corev1.Pod); pod.Spec.NodeName != "" && podUsesClaims(pod) {
 			return nil // the pod's end brings the claim back
 		}
 	}
@@ -105,6 +114,12 @@ func (c *Controller) syncBoundClaim(ctx context.Context, pvc *corev1.PersistentV
 	case ref.Namespace != pvc.Namespace || ref.Name != pvc.Name || ref.UID != "" && ref.UID != pvc.UID:
 		return c.claimLost(ctx, pvc, fmt.Sprintf("bound claim has lost its volume %s: it is bound to another claim", pv.Name))
 	}
+	return c.markBound(ctx, pvc, pv)
+}
+
+// markBound sets a claim's status from the volume it is bound to (given,
+// not read from the cache, which may not show a volume just written).
+func (c *Controller) markBound(ctx context.Context, pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) error {
 	want := corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, AccessModes: pv.Spec.AccessModes, Capacity: pv.Spec.Capacity}
 	if equality.Semantic.DeepEqual(pvc.Status, want) {
 		return nil
@@ -132,8 +147,16 @@ func (c *Controller) claimLost(ctx context.Context, pvc *corev1.PersistentVolume
 
 // matchingVolume finds the smallest free volume the claim fits: same
 // class, every access mode the claim asks, enough capacity, the claim's
-// selector, and no node chosen elsewhere.
-func (c *Controller) matchingVolume(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
+// selector, and, when node is set, reachable from that node.
+func (c *Controller) matchingVolume(pvc *corev1.PersistentVolumeClaim, node string) *corev1.PersistentVolume {
+	var nodeObj *corev1.Node
+	if node != "" {
+		o, ok := c.cfg.Nodes.Get("", node)
+		if !ok {
+			return nil
+		}
+		nodeObj = o.(*corev1.Node)
+	}
 	want := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
 	var sel labels.Selector
 	if pvc.Spec.Selector != nil {
@@ -153,6 +176,7 @@ func (c *Controller) matchingVolume(pvc *corev1.PersistentVolumeClaim) *corev1.P
 		case size.Cmp(want) < 0:
 		case sel != nil && !sel.Matches(labels.Set(pv.Labels)):
 		case !hasModes(pv.Spec.AccessModes, pvc.Spec.AccessModes):
+		case nodeObj != nil && !volumeReachable(pv, nodeObj):
 		default:
 			if best == nil || size.Cmp(best.Spec.Capacity[corev1.ResourceStorage]) < 0 {
 				best = pv
@@ -204,7 +228,7 @@ func (c *Controller) nameVolume(ctx context.Context, pvc *corev1.PersistentVolum
 		return fmt.Errorf("binding claim %s to volume %s: %w", reconcile.Key(pvc), pv.Name, err)
 	}
 	c.log.Info("claim bound", "claim", reconcile.Key(pvc), "volume", pv.Name)
-	return c.syncBoundClaim(ctx, out.(*corev1.PersistentVolumeClaim))
+	return c.markBound(ctx, out.(*corev1.PersistentVolumeClaim), pv)
 }
 
 func claimRef(pvc *corev1.PersistentVolumeClaim) *corev1.ObjectReference {
@@ -242,7 +266,7 @@ func (c *Controller) provision(ctx context.Context, pvc *corev1.PersistentVolume
 			Name:        name,
 			Labels:      map[string]string{apis.LabelVolumeNode: node},
 			Annotations: map[string]string{apis.AnnotationProvisionedBy: apis.LocalPathProvisioner},
-			Finalizers:  []string{apis.FinalizerLocalPathCleanup},
+			Finalizers:  []string{apis.FinalizerVolumeProtection, apis.FinalizerLocalPathCleanup},
 		},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: pvc.Spec.Resources.Requests[corev1.ResourceStorage]},
@@ -254,7 +278,7 @@ func (c *Controller) provision(ctx context.Context, pvc *corev1.PersistentVolume
 			PersistentVolumeSource: corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{
 				// Named as k3s' local-path provisioner names them, so an
 				// operator finds a claim's data by its name.
-				Path: filepath.Join(root, fmt.Sprintf("%s_%s_%s", name, pvc.Namespace, pvc.Name)),
+				Path: filepath.Join(root, apis.LocalPathDirName(name, pvc.Namespace, pvc.Name)),
 			}},
 			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
 				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{hostname}}},
@@ -282,18 +306,32 @@ func (c *Controller) syncVolume(ctx context.Context, key string) error {
 		return nil
 	}
 	pv := obj.(*corev1.PersistentVolume)
-	if pv.DeletionTimestamp != nil {
-		return nil // its node's agent finishes the deletion
-	}
 	ref := pv.Spec.ClaimRef
+	var pvc *corev1.PersistentVolumeClaim
+	if ref != nil {
+		if o, ok := c.cfg.Claims.Get(ref.Namespace, ref.Name); ok {
+			pvc = o.(*corev1.PersistentVolumeClaim)
+		}
+	}
+	bound := ref != nil && pvc != nil && pvc.UID == ref.UID && pvc.Spec.VolumeName == pv.Name
+	protected := slices.Contains(pv.Finalizers, apis.FinalizerVolumeProtection)
+	switch {
+	case pv.DeletionTimestamp != nil && protected && !bound:
+		// Deleted, and no claim holds it any more: let it go (its node's
+		// agent then finishes a local-path volume).
+		return c.setProtection(ctx, pv, false)
+	case pv.DeletionTimestamp != nil:
+		return nil // kept while bound; or its node's agent finishes it
+	case !protected:
+		return c.setProtection(ctx, pv, true)
+	}
 	if ref == nil {
 		return c.volumePhase(ctx, pv, corev1.VolumeAvailable, "")
 	}
-	var pvc *corev1.PersistentVolumeClaim
-	if o, ok := c.cfg.Claims.Get(ref.Namespace, ref.Name); ok {
-		pvc = o.(*corev1.PersistentVolumeClaim)
-	}
 	switch {
+	case pvc == nil && ref.UID == "":
+		// Pre-bound by its author to a claim that does not exist yet.
+		return c.volumePhase(ctx, pv, corev1.VolumeAvailable, "")
 	case pvc != nil && ref.UID == "":
 		// Pre-bound by its author to a claim by name: take the claim's UID.
 		if pvc.Spec.VolumeName != "" && pvc.Spec.VolumeName != pv.Name {
@@ -328,6 +366,59 @@ func (c *Controller) syncVolume(ctx context.Context, key string) error {
 	}
 	c.log.Info("released volume deleted", "volume", pv.Name, "claim", ref.Namespace+"/"+ref.Name)
 	return nil
+}
+
+// setProtection adds or removes a volume's pv-protection finalizer.
+func (c *Controller) setProtection(ctx context.Context, pv *corev1.PersistentVolume, on bool) error {
+	next := pv.DeepCopy()
+	if on {
+		next.Finalizers = append(next.Finalizers, apis.FinalizerVolumeProtection)
+	} else {
+		next.Finalizers = slices.DeleteFunc(next.Finalizers, func(f string) bool { return f == apis.FinalizerVolumeProtection })
+	}
+	if _, err := c.cfg.Writer.Update(ctx, "PersistentVolume", next); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("protection of volume %s: %w", pv.Name, err)
+	}
+	return nil
+}
+
+// volumeReachable reports whether a pod on node can use pv: a volume
+// without node affinity anywhere, else one of its terms must match.
+func volumeReachable(pv *corev1.PersistentVolume, node *corev1.Node) bool {
+	na := pv.Spec.NodeAffinity
+	if na == nil || na.Required == nil {
+		return true
+	}
+	for _, term := range na.Required.NodeSelectorTerms {
+		if termMatches(term, node) {
+			return true
+		}
+	}
+	return false
+}
+
+// termMatches evaluates a node selector term: its expressions on the
+// node's labels and its fields (metadata.name) on the node's name, ANDed.
+func termMatches(term corev1.NodeSelectorTerm, node *corev1.Node) bool {
+	if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
+		return false
+	}
+	ops := map[corev1.NodeSelectorOperator]selection.Operator{
+		corev1.NodeSelectorOpIn: selection.In, corev1.NodeSelectorOpNotIn: selection.NotIn,
+		corev1.NodeSelectorOpExists: selection.Exists, corev1.NodeSelectorOpDoesNotExist: selection.DoesNotExist,
+		corev1.NodeSelectorOpGt: selection.GreaterThan, corev1.NodeSelectorOpLt: selection.LessThan,
+	}
+	check := func(reqs []corev1.NodeSelectorRequirement, set labels.Set) bool {
+		for _, r := range reqs {
+			req, err := labels.NewRequirement(r.Key, ops[r.Operator], r.Values)
+			if err != nil || !req.Matches(set) {
+				return false
+			}
+		}
+		return true
+	}
+	return check(term.MatchExpressions, labels.Set(node.Labels)) &&
+		check(term.MatchFields, labels.Set{"metadata.name": node.Name})
 }
 
 // volumePhase sets a volume's status.phase (and message) unless it is so.

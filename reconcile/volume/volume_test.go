@@ -2,6 +2,7 @@ package volume
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,7 @@ func newClaim(name, cls, size string) *corev1.PersistentVolumeClaim {
 
 func claimPod(name, claim string) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: corev1.PodSpec{
+		NodeName:   "n1",
 		Containers: []corev1.Container{{Name: "c", Image: "echo"}},
 		Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}}},
@@ -172,8 +174,11 @@ func TestLocalPathLifecycle(t *testing.T) {
 		t.Fatalf("claim in use: %+v", c)
 	}
 	// The pod ends: the claim goes, the volume is released and, by its
-	// Delete policy, marked for deletion for its node's agent to finish.
-	if err := h.env.Writer.Delete(h.env.Ctx, "Pod", "default", "user", storage.Preconditions{}); err != nil {
+	// Delete policy, deleted; no claim holding it, its protection goes
+	// too, and it waits for its node's agent.
+	ended := h.get("Pod", "default", "user").(*corev1.Pod).DeepCopy()
+	ended.Status.Phase = corev1.PodSucceeded
+	if _, err := h.env.Writer.UpdateStatus(h.env.Ctx, "Pod", ended); err != nil {
 		t.Fatal(err)
 	}
 	h.eventually("the claim gone, the volume being deleted", func() error {
@@ -181,7 +186,8 @@ func TestLocalPathLifecycle(t *testing.T) {
 			return fmt.Errorf("claim still there: %v", c.Finalizers)
 		}
 		pv := h.volume(pvName)
-		if pv == nil || pv.DeletionTimestamp == nil || pv.Status.Phase != corev1.VolumeReleased {
+		if pv == nil || pv.DeletionTimestamp == nil || pv.Status.Phase != corev1.VolumeReleased ||
+			slices.Contains(pv.Finalizers, apis.FinalizerVolumeProtection) {
 			return fmt.Errorf("volume %+v", pv)
 		}
 		return nil
@@ -295,4 +301,78 @@ func TestUnknownClassIsReportedUntilCreated(t *testing.T) {
 	if strings.Contains(h.claim("data").Spec.VolumeName, "pvc-") {
 		t.Fatal("provisioned without a node")
 	}
+}
+
+// A bound volume deleted by hand stays, protected, until its claim goes;
+// a claim whose pod was never scheduled does not hold it.
+func TestBoundVolumeIsProtected(t *testing.T) {
+	h := start(t)
+	h.create("StorageClass", class("local-path", corev1.PersistentVolumeReclaimDelete))
+	h.create("PersistentVolumeClaim", newClaim("data", "local-path", "1Gi"))
+	h.selectNode("data", "n1")
+	var pvName string
+	h.eventually("bound and protected", func() error {
+		pvName = h.claim("data").Spec.VolumeName
+		if pvName == "" || !slices.Contains(h.volume(pvName).Finalizers, apis.FinalizerVolumeProtection) {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if err := h.env.Writer.Delete(h.env.Ctx, "PersistentVolume", "", pvName, storage.Preconditions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if pv := h.volume(pvName); pv == nil || !slices.Contains(pv.Finalizers, apis.FinalizerVolumeProtection) {
+		t.Fatalf("a bound volume lost its protection: %+v", pv)
+	}
+	pending := claimPod("pending", "data")
+	pending.Spec.NodeName = ""
+	h.create("Pod", pending)
+	if err := h.env.Writer.Delete(h.env.Ctx, "PersistentVolumeClaim", "default", "data", storage.Preconditions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the claim gone despite the unscheduled pod, the volume unprotected", func() error {
+		if h.claim("data") != nil {
+			return fmt.Errorf("claim still there")
+		}
+		if pv := h.volume(pvName); pv == nil || slices.Contains(pv.Finalizers, apis.FinalizerVolumeProtection) {
+			return fmt.Errorf("volume %+v", pv)
+		}
+		return nil
+	})
+}
+
+// A claim of a class that binds on first consumer takes a free volume only
+// once its node is chosen, and only one reachable from that node.
+func TestWaitForFirstConsumerBindsAVolumeOfTheNode(t *testing.T) {
+	h := start(t)
+	h.create("Node", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2", Labels: map[string]string{corev1.LabelHostname: "n2"}}})
+	wait := storagev1.VolumeBindingWaitForFirstConsumer
+	h.create("StorageClass", &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "disks"}, Provisioner: "kubernetes.io/no-provisioner",
+		VolumeBindingMode: &wait})
+	disk := func(name, node string) *corev1.PersistentVolume {
+		return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain, StorageClassName: "disks",
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: "/mnt/disk"}},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+			}}}},
+		}}
+	}
+	h.create("PersistentVolume", disk("disk-n2", "n2"))
+	h.create("PersistentVolume", disk("disk-n1", "n1"))
+	h.create("PersistentVolumeClaim", newClaim("data", "disks", "1Gi"))
+	time.Sleep(50 * time.Millisecond)
+	if v := h.claim("data").Spec.VolumeName; v != "" {
+		t.Fatalf("bound to %s before its node was chosen", v)
+	}
+	h.selectNode("data", "n1")
+	h.eventually("bound to n1's disk", func() error {
+		if v := h.claim("data").Spec.VolumeName; v != "disk-n1" {
+			return fmt.Errorf("volume %q", v)
+		}
+		return nil
+	})
 }
