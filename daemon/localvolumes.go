@@ -7,8 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/agent/volumes"
+	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/client"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
