@@ -132,3 +132,14 @@ func TestClaimVolumes(t *testing.T) {
 		t.Errorf("mode %v, want 0777", fi.Mode().Perm())
 	}
 }
+
+func TestClaimReadOnly(t *testing.T) {
+	v := claimVolume("data")
+	if ReadOnly(&v) {
+		t.Error("a claim mounted read-only without asking")
+	}
+	v.PersistentVolumeClaim.ReadOnly = true
+	if !ReadOnly(&v) {
+		t.Error("persistentVolumeClaim.readOnly not honoured")
+	}
+}

@@ -201,9 +201,10 @@ func (m *Manager) writeVolume(pod *corev1.Pod, kind, name string, tmpfs bool, pl
 // ReadOnly reports whether the containers must mount a volume read-only
 // whatever their volumeMounts say, as Kubernetes does: volumes of files
 // (configMap, secret, projected, downwardAPI) belong to the agent, which
-// rewrites them on updates.
+// rewrites them on updates; a claim asked for readOnly is mounted so.
 func ReadOnly(v *corev1.Volume) bool {
-	return v.ConfigMap != nil || v.Secret != nil || v.Projected != nil || v.DownwardAPI != nil
+	return v.ConfigMap != nil || v.Secret != nil || v.Projected != nil || v.DownwardAPI != nil ||
+		v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ReadOnly
 }
 
 // sourceKind returns the JSON name of the field set in a VolumeSource, for

@@ -45,7 +45,7 @@ func podSpecActed(prefix string) []string {
 		prefix + ".imagePullSecrets", prefix + ".hostname", prefix + ".hostAliases",
 		prefix + ".volumes[].name", prefix + ".volumes[].emptyDir", prefix + ".volumes[].hostPath",
 		prefix + ".volumes[].configMap", prefix + ".volumes[].secret", prefix + ".volumes[].projected",
-		prefix + ".volumes[].downwardAPI",
+		prefix + ".volumes[].downwardAPI", prefix + ".volumes[].persistentVolumeClaim",
 		// What the scheduler acts on.
 		prefix + ".nodeSelector", prefix + ".tolerations", prefix + ".priority", prefix + ".schedulerName",
 		prefix + ".affinity.nodeAffinity", prefix + ".affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution",

@@ -95,7 +95,9 @@ func (s *Server) checkBudgets(ctx context.Context, pod *corev1.Pod) error {
 	for _, rec := range l.Items {
 		b := rec.Object().(*policyv1.PodDisruptionBudget)
 		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
-		if err == nil && !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) {
+		// policy/v1: an empty selector selects every pod of the namespace
+		// (a missing one, none), as the disruption controller counts.
+		if err == nil && sel.Matches(labels.Set(pod.Labels)) {
 			budgets = append(budgets, b)
 		}
 	}

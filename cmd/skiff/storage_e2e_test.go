@@ -68,7 +68,9 @@ func testLocalPathClaims(t *testing.T, admin string, a *agentProc) {
 	if out := mustCLI(t, admin, "", "get", "pvc", "notes"); !strings.Contains(out, "Pending") || !strings.Contains(out, "local-path") {
 		t.Fatalf("a new claim waits for its pod, with the default class:\n%s", out)
 	}
-	mustCLI(t, admin, claimPod("writer", a.node, "notes"), "apply", "-f", "-")
+	if _, errOut, ok := cli(t, admin, claimPod("writer", a.node, "notes"), "apply", "-f", "-"); !ok || strings.Contains(errOut, "does not act") {
+		t.Fatalf("a pod mounting a claim: ok %v, stderr %q", ok, errOut)
+	}
 	waitFor(t, "the writer running", 60*time.Second, func() error {
 		_, err := podRunningReady(t, admin, "writer")
 		return err
