@@ -395,6 +395,15 @@ func TestUnactedFieldsWarn(t *testing.T) {
 		t.Fatalf("warnings for a pod = %q", f.warned)
 	}
 	f.warned = nil
+	withClaim := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: "d", MountPath: "/d"}}}},
+			Volumes: []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data", ReadOnly: true}}}}}}
+	if _, err := f.c.Create(context.Background(), withClaim); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.warned) != 0 {
+		t.Fatalf("warnings for a pod mounting a claim = %q", f.warned)
+	}
 	if _, err := f.c.Create(context.Background(), configMap("cfg", map[string]string{"a": "b"}, map[string]string{"k": "v"})); err != nil {
 		t.Fatal(err)
 	}
