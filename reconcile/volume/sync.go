@@ -242,14 +242,19 @@ func claimRef(pvc *corev1.PersistentVolumeClaim) *corev1.ObjectReference {
 func (c *Controller) provision(ctx context.Context, pvc *corev1.PersistentVolumeClaim, sc *storagev1.StorageClass, node string) error {
 	root := sc.Parameters["path"]
 	hostname := node
-	if o, ok := c.cfg.Nodes.Get("", node); ok {
-		n := o.(*corev1.Node)
-		if root == "" {
-			root = n.Annotations[apis.AnnotationLocalPathRoot]
-		}
-		if h := n.Labels[corev1.LabelHostname]; h != "" {
-			hostname = h
-		}
+	o, ok := c.cfg.Nodes.Get("", node)
+	if !ok {
+		// The chosen node is gone before the volume was made there: let
+		// the scheduler choose again, as Kubernetes' provisioner does
+		// when it gives up on a node.
+		return c.forgetNode(ctx, pvc, fmt.Sprintf("node %s, chosen for the claim's first pod, no longer exists", node))
+	}
+	n := o.(*corev1.Node)
+	if root == "" {
+		root = n.Annotations[apis.AnnotationLocalPathRoot]
+	}
+	if h := n.Labels[corev1.LabelHostname]; h != "" {
+		hostname = h
 	}
 	if root == "" {
 		c.cfg.Recorder.Event(ctx, pvc, corev1.EventTypeWarning, "ProvisioningFailed",
@@ -365,6 +370,17 @@ func (c *Controller) syncVolume(ctx context.Context, key string) error {
 		return fmt.Errorf("deleting released volume %s: %w", pv.Name, err)
 	}
 	c.log.Info("released volume deleted", "volume", pv.Name, "claim", ref.Namespace+"/"+ref.Name)
+	return nil
+}
+
+// forgetNode removes the node the scheduler chose from an unbound claim.
+func (c *Controller) forgetNode(ctx context.Context, pvc *corev1.PersistentVolumeClaim, why string) error {
+	c.cfg.Recorder.Event(ctx, pvc, corev1.EventTypeWarning, "ProvisioningFailed", why+"; rescheduling")
+	next := pvc.DeepCopy()
+	delete(next.Annotations, apis.AnnotationSelectedNode)
+	if _, err := c.cfg.Writer.Update(ctx, "PersistentVolumeClaim", next); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("claim %s: forgetting node: %w", reconcile.Key(pvc), err)
+	}
 	return nil
 }
 

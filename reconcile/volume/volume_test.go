@@ -376,3 +376,22 @@ func TestWaitForFirstConsumerBindsAVolumeOfTheNode(t *testing.T) {
 		return nil
 	})
 }
+
+// A claim whose chosen node is gone before its volume was made loses the
+// choice, so that the scheduler can choose again.
+func TestAGoneNodeIsForgotten(t *testing.T) {
+	h := start(t)
+	h.create("StorageClass", class("local-path", corev1.PersistentVolumeReclaimDelete))
+	h.create("PersistentVolumeClaim", newClaim("data", "local-path", "1Gi"))
+	h.selectNode("data", "gone")
+	h.eventually("the choice forgotten", func() error {
+		c := h.claim("data")
+		if _, chosen := c.Annotations[apis.AnnotationSelectedNode]; chosen || c.Spec.VolumeName != "" {
+			return fmt.Errorf("claim %+v", c.ObjectMeta.Annotations)
+		}
+		return nil
+	})
+	if h.rec.Count("ProvisioningFailed") == 0 {
+		t.Error("no event saying why")
+	}
+}
