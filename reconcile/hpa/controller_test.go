@@ -137,3 +137,49 @@ func find(conds []autoscalingv2.HorizontalPodAutoscalerCondition, typ autoscalin
 	}
 	return nil
 }
+
+// A Deployment below the autoscaler's minimum is brought to it at once,
+// before any metric is known, and the event says why.
+func TestBelowMinimumScalesWithoutMetrics(t *testing.T) {
+	env := reconciletest.NewEnv(t)
+	infs := reconcile.NewInformers(env.Store, env.Registry, env.Log)
+	rec := &reconciletest.Recorder{}
+	c := New(Config{Autoscalers: infs.For("HorizontalPodAutoscaler"), Deployments: infs.For("Deployment"), ReplicaSets: infs.For("ReplicaSet"),
+		Pods: infs.For("Pod"), Metrics: &fakeMetrics{}, Writer: env.Writer, Recorder: rec, Clock: env.Clock, Logger: env.Log})
+	labels := map[string]string{"app": "web"}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}, Spec: appsv1.DeploymentSpec{
+		Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "echo"}}}}}}
+	if _, err := env.Writer.Create(env.Ctx, "Deployment", d); err != nil {
+		t.Fatal(err)
+	}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+			MinReplicas:    ptr.To[int32](3), MaxReplicas: 10,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](50)}}}},
+		}}
+	if _, err := env.Writer.Create(env.Ctx, "HorizontalPodAutoscaler", hpa); err != nil {
+		t.Fatal(err)
+	}
+	env.Run(t, reconcile.Name("informers", infs), reconcile.Name(Name, c))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec, err := env.Store.Get(env.Ctx, env.Res("Deployment"), "default", "web", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ptr.Deref(rec.Object().(*appsv1.Deployment).Spec.Replicas, 0) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not scaled to the minimum")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !rec.Has("Normal SuccessfulRescale New size: 3; reason: Current number of replicas below Spec.MinReplicas") {
+		t.Fatalf("events: %s", rec)
+	}
+}

@@ -65,6 +65,20 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		status.DesiredReplicas = 0
 		return c.writeStatus(ctx, hpa, status)
 	}
+	minReplicas := ptr.Deref(hpa.Spec.MinReplicas, 1)
+	// Out of range already: back into it at once, metrics or not, as
+	// Kubernetes does (a new autoscaler over a one-replica Deployment
+	// brings it to its minimum without waiting for the first metrics).
+	switch {
+	case target.replicas < minReplicas:
+		setCondition(conds, mnow, autoscalingv2.ScalingLimited, corev1.ConditionTrue, "TooFewReplicas",
+			fmt.Sprintf("the replica count is less than the minimum replica count (%d)", minReplicas))
+		return c.rescale(ctx, hpa, target, minReplicas, "Current number of replicas below Spec.MinReplicas", status, now)
+	case target.replicas > hpa.Spec.MaxReplicas:
+		setCondition(conds, mnow, autoscalingv2.ScalingLimited, corev1.ConditionTrue, "TooManyReplicas",
+			fmt.Sprintf("the replica count is more than the maximum replica count (%d)", hpa.Spec.MaxReplicas))
+		return c.rescale(ctx, hpa, target, hpa.Spec.MaxReplicas, "Current number of replicas above Spec.MaxReplicas", status, now)
+	}
 	desired, metricsStatus, reason, err := c.recommend(ctx, hpa, target)
 	if err != nil {
 		setCondition(conds, mnow, autoscalingv2.ScalingActive, corev1.ConditionFalse, ReasonFailedGetResourceMetric, err.Error())
@@ -79,7 +93,6 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	up, down := rules(hpa.Spec.Behavior)
 	stable := h.stabilize(now, target.replicas, desired, up, down)
 	limitedTo, limited := h.limit(now, target.replicas, stable, up, down)
-	minReplicas := ptr.Deref(hpa.Spec.MinReplicas, 1)
 	final := limitedTo
 	switch {
 	case final < minReplicas:
@@ -93,6 +106,19 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	default:
 		setCondition(conds, mnow, autoscalingv2.ScalingLimited, corev1.ConditionFalse, "DesiredWithinRange", "the desired count is within the acceptable range")
 	}
+	direction := "above"
+	if final < target.replicas {
+		direction = "below"
+	}
+	return c.rescale(ctx, hpa, target, final, reason+" "+direction+" target", status, now)
+}
+
+// rescale sets the target's replicas to final (when they differ), records
+// it and says why, then writes the autoscaler's status.
+func (c *Controller) rescale(ctx context.Context, hpa *autoscalingv2.HorizontalPodAutoscaler, target *scaleTarget, final int32,
+	why string, status *autoscalingv2.HorizontalPodAutoscalerStatus, now time.Time) error {
+	mnow := metav1.NewTime(now.UTC().Truncate(time.Second))
+	conds := &status.Conditions
 	status.DesiredReplicas = final
 	if final != target.replicas {
 		if err := c.scale(ctx, target, final); err != nil {
@@ -101,14 +127,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			_ = c.writeStatus(ctx, hpa, status)
 			return err
 		}
-		h.record(now, target.replicas, final)
-		direction := "above"
-		if final < target.replicas {
-			direction = "below"
-		}
-		msg := fmt.Sprintf("New size: %d; reason: %s %s target", final, reason, direction)
-		c.cfg.Recorder.Event(ctx, hpa, corev1.EventTypeNormal, ReasonSuccessfulRescale, msg)
-		c.log.Info("rescaled", "hpa", key, "from", target.replicas, "to", final, "reason", reason)
+		c.historyOf(reconcile.Key(hpa)).record(now, target.replicas, final)
+		c.cfg.Recorder.Event(ctx, hpa, corev1.EventTypeNormal, ReasonSuccessfulRescale, fmt.Sprintf("New size: %d; reason: %s", final, why))
+		c.log.Info("rescaled", "hpa", reconcile.Key(hpa), "from", target.replicas, "to", final, "reason", why)
 		t := metav1.NewTime(now)
 		status.LastScaleTime = &t
 		setCondition(conds, mnow, autoscalingv2.AbleToScale, corev1.ConditionTrue, "SucceededRescale", fmt.Sprintf("the HPA controller was able to update the target scale to %d", final))
