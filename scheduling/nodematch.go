@@ -165,3 +165,19 @@ func (r *nodeRequirement) matches(v string, present bool) bool {
 	}
 	return false
 }
+
+// VolumeReachable reports whether a pod on node can use a volume with
+// node affinity na: any node when there is none, else one matching one of
+// its required terms. The volume controller binds with it; VolumeBinding
+// compiles the same terms once per attempt.
+func VolumeReachable(na *corev1.VolumeNodeAffinity, node *corev1.Node) bool {
+	if na == nil || na.Required == nil {
+		return true
+	}
+	for _, t := range na.Required.NodeSelectorTerms {
+		if term := compileNodeTerm(t); term.Matches(node) {
+			return true
+		}
+	}
+	return false
+}

@@ -9,13 +9,13 @@ import (
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/storage"
 	"github.com/skiffhq/skiff/reconcile"
+	"github.com/skiffhq/skiff/scheduling"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 )
 
 // syncClaim brings one claim forward: protected while used, bound to its
@@ -176,7 +176,7 @@ func (c *Controller) matchingVolume(pvc *corev1.PersistentVolumeClaim, node stri
 		case size.Cmp(want) < 0:
 		case sel != nil && !sel.Matches(labels.Set(pv.Labels)):
 		case !hasModes(pv.Spec.AccessModes, pvc.Spec.AccessModes):
-		case nodeObj != nil && !volumeReachable(pv, nodeObj):
+		case nodeObj != nil && !scheduling.VolumeReachable(pv.Spec.NodeAffinity, nodeObj):
 		default:
 			if best == nil || size.Cmp(best.Spec.Capacity[corev1.ResourceStorage]) < 0 {
 				best = pv
@@ -396,45 +396,6 @@ func (c *Controller) setProtection(ctx context.Context, pv *corev1.PersistentVol
 		return fmt.Errorf("protection of volume %s: %w", pv.Name, err)
 	}
 	return nil
-}
-
-// volumeReachable reports whether a pod on node can use pv: a volume
-// without node affinity anywhere, else one of its terms must match.
-func volumeReachable(pv *corev1.PersistentVolume, node *corev1.Node) bool {
-	na := pv.Spec.NodeAffinity
-	if na == nil || na.Required == nil {
-		return true
-	}
-	for _, term := range na.Required.NodeSelectorTerms {
-		if termMatches(term, node) {
-			return true
-		}
-	}
-	return false
-}
-
-// termMatches evaluates a node selector term: its expressions on the
-// node's labels and its fields (metadata.name) on the node's name, ANDed.
-func termMatches(term corev1.NodeSelectorTerm, node *corev1.Node) bool {
-	if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
-		return false
-	}
-	ops := map[corev1.NodeSelectorOperator]selection.Operator{
-		corev1.NodeSelectorOpIn: selection.In, corev1.NodeSelectorOpNotIn: selection.NotIn,
-		corev1.NodeSelectorOpExists: selection.Exists, corev1.NodeSelectorOpDoesNotExist: selection.DoesNotExist,
-		corev1.NodeSelectorOpGt: selection.GreaterThan, corev1.NodeSelectorOpLt: selection.LessThan,
-	}
-	check := func(reqs []corev1.NodeSelectorRequirement, set labels.Set) bool {
-		for _, r := range reqs {
-			req, err := labels.NewRequirement(r.Key, ops[r.Operator], r.Values)
-			if err != nil || !req.Matches(set) {
-				return false
-			}
-		}
-		return true
-	}
-	return check(term.MatchExpressions, labels.Set(node.Labels)) &&
-		check(term.MatchFields, labels.Set{"metadata.name": node.Name})
 }
 
 // volumePhase sets a volume's status.phase (and message) unless it is so.
