@@ -106,32 +106,22 @@ func (f *fastAnswers) answer(q, out []byte) ([]byte, bool) {
 // store keeps resp, the reply to req packed by the normal path from the
 // table at generation gen, if req is a plain query.
 func (f *fastAnswers) store(req, resp *dns.Msg, gen uint64) {
-	if len(req.Question) != 1 || len(req.Extra) != 0 || len(req.Answer) != 0 || len(req.Ns) != 0 || resp.Truncated {
+	if resp.Truncated {
+		return
+	}
+	// The key is read from the query as it is on the wire, by the same
+	// parser the fast path uses (which also refuses anything but a plain
+	// query): what is stored is what it will find.
+	query, err := req.Pack()
+	if err != nil {
+		return
+	}
+	k, ok := parseFast(query)
+	if !ok {
 		return
 	}
 	raw, err := resp.Pack()
 	if err != nil {
-		return
-	}
-	q := req.Question[0]
-	name := make([]byte, 256)
-	n, err := dns.PackDomainName(q.Name, name, 0, nil, false)
-	if err != nil {
-		return
-	}
-	probe := make([]byte, 0, 12+n+4)
-	probe = append(probe, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0)
-	if req.RecursionDesired {
-		probe[2] |= 0x01
-	}
-	if req.CheckingDisabled {
-		probe[3] |= 0x10
-	}
-	probe = append(probe, name[:n]...)
-	probe = binary.BigEndian.AppendUint16(probe, q.Qtype)
-	probe = binary.BigEndian.AppendUint16(probe, q.Qclass)
-	k, ok := parseFast(probe)
-	if !ok {
 		return
 	}
 	raw[0], raw[1] = 0, 0
