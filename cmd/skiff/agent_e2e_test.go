@@ -267,14 +267,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		cli(t, admin, "", "delete", "deployments", "--all")
 		cli(t, admin, "", "delete", "replicasets", "--all")
 		cli(t, admin, "", "delete", "pods", "--all")
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			out, _, _ := cli(t, admin, "", "get", "pods", "-o", "name")
-			if strings.TrimSpace(out) == "" {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitNoPods(t, admin, 20*time.Second)
 		// An agent's own shutdown leaves containers running (by design):
 		// let it finish stopping the deleted pods' containers first.
 		sock := filepath.Join(a.dir, "containerd", "containerd.sock")
@@ -1335,6 +1328,18 @@ func strconvAtoi(s string) (int, error) {
 
 // waitNoContainers waits until the node's containerd namespace holds no
 // task, and says so if some are still there at the deadline.
+// waitNoPods waits, at most limit, until the cluster lists no pod (clean-up
+// before agents stop: they release what their pods held).
+func waitNoPods(t *testing.T, admin string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if out, _, _ := cli(t, admin, "", "get", "pods", "-o", "name"); strings.TrimSpace(out) == "" {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func waitNoContainers(t *testing.T, sock, ns string, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for {

@@ -58,14 +58,7 @@ func TestNodeFailure(t *testing.T) {
 	b := newAgent("nfb", "--containerd-address", sock)
 	t.Cleanup(func() {
 		cli(t, admin, "", "delete", "deployments", "--all")
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			out, _, _ := cli(t, admin, "", "get", "pods", "-o", "name")
-			if strings.TrimSpace(out) == "" {
-				break
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
+		waitNoPods(t, admin, 30*time.Second)
 		waitNoContainers(t, sock, "skiff-"+b.node, 30*time.Second)
 		waitNoContainers(t, sock, "skiff-"+a.node, 30*time.Second)
 		b.signal(syscall.SIGTERM)

@@ -193,14 +193,7 @@ func TestZeroDowntime(t *testing.T) {
 			cli(t, admin, "", "delete", kind, "--all", "--wait=false")
 		}
 		cli(t, admin, "", "delete", "services", "web", "bare", "--ignore-not-found")
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			out, _, _ := cli(t, admin, "", "get", "pods", "-o", "name")
-			if strings.TrimSpace(out) == "" {
-				break
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
+		waitNoPods(t, admin, 30*time.Second)
 		// The second agent first: it uses the first one's containerd.
 		for i := len(agents) - 1; i >= 0; i-- {
 			waitNoContainers(t, sock, "skiff-"+agents[i].node, 30*time.Second)
