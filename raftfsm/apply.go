@@ -41,7 +41,7 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (*Result, error) {
 // may be sent again (no leader, not leader any more, leader unreachable).
 func (n *Node) applyOnce(ctx context.Context, cmd []byte) (res *Result, err error, retry bool) {
 	if n.raft.State() == raft.Leader {
-		res, err := n.leaderOutcome(n.raft.Apply(cmd, applyTimeout))
+		res, err := n.leaderOutcome(n.group.apply(cmd)[0])
 		retry := errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrEnqueueTimeout)
 		return res, err, retry
 	}

@@ -93,6 +93,7 @@ type Node struct {
 	log     *slog.Logger
 	peers   Peers
 	forward *forwarder
+	group   *groupCommit
 
 	mu          sync.Mutex
 	leading     bool
@@ -184,6 +185,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		n.close()
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
+	n.group = newGroupCommit(n.raft, rc.MaxAppendEntries)
 	if cfg.Bootstrap && !existing {
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: raft.ServerAddress(cfg.Advertise), Suffrage: raft.Voter}}}
 		if err := n.raft.BootstrapCluster(boot).Error(); err != nil {

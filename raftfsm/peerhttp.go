@@ -99,10 +99,7 @@ func PeerHandler(n *Node) http.Handler {
 		}
 		// Enqueue every command before waiting for any, so that Raft
 		// writes them as one batch.
-		futures := make([]raft.ApplyFuture, len(cmds))
-		for i, cmd := range cmds {
-			futures[i] = n.raft.Apply(cmd, applyTimeout)
-		}
+		futures := n.group.apply(cmds...)
 		out := wireBatch{Results: make([]wireOutcome, len(cmds))}
 		notLeader := 0
 		for i, f := range futures {
