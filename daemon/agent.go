@@ -120,13 +120,9 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	if err != nil {
 		return err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = keys.ClientTLS()
 	// Pod workers write statuses side by side: keep their connections
-	// (the default keeps 2, and every other request would pay a TLS
-	// handshake).
-	tr.MaxIdleConnsPerHost = 32
-	api, err := client.New(&client.Config{Servers: servers}, client.Options{Transport: tr, Timeout: 30 * time.Second})
+	// (every request on a new one would pay a TLS handshake).
+	api, err := client.New(&client.Config{Servers: servers}, client.Options{TLS: keys.ClientTLS(), MaxIdleConnsPerHost: 32, Timeout: 30 * time.Second})
 	if err != nil {
 		return err
 	}

@@ -62,11 +62,7 @@ func (c *clusterOps) leaderClient() (*client.Client, error) {
 	if err != nil {
 		return nil, apierrors.NewServiceUnavailable(err.Error())
 	}
-	opts := client.Options{}
-	if c.peerTLS != nil {
-		opts.Transport = &http.Transport{TLSClientConfig: c.peerTLS}
-	}
-	return client.New(&client.Config{Servers: []string{c.scheme + "://" + addr}}, opts)
+	return client.New(&client.Config{Servers: []string{c.scheme + "://" + addr}}, client.Options{TLS: c.peerTLS})
 }
 
 func (c *clusterOps) RemoveMember(ctx context.Context, id string) error {
