@@ -276,6 +276,16 @@ func (e *etcdCluster) restart(ctx context.Context, i int) error {
 	return e.members[i].p.restart()
 }
 
+func (e *etcdCluster) cpu() time.Duration {
+	var sum time.Duration
+	for _, m := range e.members {
+		if m.p != nil {
+			sum += m.p.cpuTime()
+		}
+	}
+	return sum
+}
+
 func (e *etcdCluster) close() {
 	for _, m := range e.members {
 		if m.p != nil {

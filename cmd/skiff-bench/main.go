@@ -239,14 +239,15 @@ func measure(ctx context.Context, cfg *config, name string, createsOnly bool, st
 			r.err = err
 			return r
 		}
-		l := runLoad(ctx, ws, fmt.Sprintf("c%d", c), cfg.warmup, cfg.duration, nil)
+		l := runLoad(ctx, ws, fmt.Sprintf("c%d", c), cfg.warmup, cfg.duration, nil, sys.cpu)
 		closeWs()
 		if ctx.Err() != nil {
 			r.err = ctx.Err()
 			return r
 		}
 		r.loads[c] = &l
-		progress("%s %d clients: %.0f writes/s, p50 %.1f ms, p99 %.1f ms, %d errors", name, c, l.perSec(), ms(l.p(0.5)), ms(l.p(0.99)), l.errors)
+		srvCPU, benchCPU := l.cpuPerWrite()
+		progress("%s %d clients: %.0f writes/s, p50 %.1f ms, p99 %.1f ms, %d errors; CPU per write: members %.0f µs, load generator %.0f µs", name, c, l.perSec(), ms(l.p(0.5)), ms(l.p(0.99)), l.errors, us(srvCPU), us(benchCPU))
 		phase(fmt.Sprintf("%d clients", c), t0)
 	}
 

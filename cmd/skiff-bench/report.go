@@ -51,6 +51,8 @@ func fnum(prec int) func(float64) string {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
 func ptr(v float64) *float64 { return &v }
 
 func met(ok bool) string {

@@ -303,11 +303,21 @@ func createWith(c *client.Client) writeFunc {
 
 // writers gives writer i a client of master i%3 only: writes reaching a
 // follower are forwarded to the leader, as they are for real clients.
+//
+// The writers of one master share one client, with apis/client's own
+// transports, as the goroutines of one program would: its connections
+// open during the warm-up.
 func (s *skiffCluster) writers(n int) ([]writeFunc, func(), error) {
 	var clients []*client.Client
+	closeAll := func() {
+		for _, c := range clients {
+			c.CloseIdleConnections()
+		}
+	}
 	for i := range s.masters {
-		c, err := client.New(&client.Config{Servers: []string{s.url(i)}}, client.Options{Transport: s.tr})
+		c, err := client.New(&client.Config{Servers: []string{s.url(i)}}, client.Options{TLS: s.tls})
 		if err != nil {
+			closeAll()
 			return nil, nil, err
 		}
 		clients = append(clients, c)
@@ -316,8 +326,7 @@ func (s *skiffCluster) writers(n int) ([]writeFunc, func(), error) {
 	for i := range out {
 		out[i] = createWith(clients[i%len(clients)])
 	}
-	// The connections stay in the shared transport for the next run.
-	return out, func() {}, nil
+	return out, closeAll, nil
 }
 
 // watch watches ConfigMaps in "default" on a follower, from the current
@@ -328,7 +337,7 @@ func (s *skiffCluster) watch(ctx context.Context, onEvent func(string, time.Time
 		return nil, err
 	}
 	f := (li + 1) % len(s.masters)
-	c, err := client.New(&client.Config{Servers: []string{s.url(f)}}, client.Options{Transport: s.tr})
+	c, err := client.New(&client.Config{Servers: []string{s.url(f)}}, client.Options{TLS: s.tls})
 	if err != nil {
 		return nil, err
 	}
@@ -356,18 +365,17 @@ func (s *skiffCluster) watch(ctx context.Context, onEvent func(string, time.Time
 			}
 		}
 	}()
-	return func() { w.Stop(); cancel(); <-done }, nil
+	return func() { w.Stop(); cancel(); <-done; c.CloseIdleConnections() }, nil
 }
 
 // seqWriter is one client listing all three masters, first one first: when
 // that master dies, apis/client moves on to the next.
 func (s *skiffCluster) seqWriter(first int) (writeFunc, func(), error) {
-	tr := newTransport(s.tls)
-	c, err := client.New(&client.Config{Servers: s.urls(first)}, client.Options{Transport: tr})
+	c, err := client.New(&client.Config{Servers: s.urls(first)}, client.Options{TLS: s.tls})
 	if err != nil {
 		return nil, nil, err
 	}
-	return createWith(c), tr.CloseIdleConnections, nil
+	return createWith(c), c.CloseIdleConnections, nil
 }
 
 // controllersAct implements controllerTimer: the ReplicaSet controller
@@ -418,6 +426,16 @@ func (s *skiffCluster) restart(ctx context.Context, i int) error {
 		return err
 	}
 	return s.waitReady(ctx, i)
+}
+
+func (s *skiffCluster) cpu() time.Duration {
+	var sum time.Duration
+	for _, m := range s.masters {
+		if m.p != nil {
+			sum += m.p.cpuTime()
+		}
+	}
+	return sum
 }
 
 func (s *skiffCluster) close() {

@@ -48,7 +48,7 @@ func measureWatch(ctx context.Context, sys system, warmup, dur time.Duration) (w
 		mu.Lock()
 		acked[name] = at
 		mu.Unlock()
-	})
+	}, nil)
 	// Let the last events arrive.
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
 		mu.Lock()

@@ -38,6 +38,8 @@ type system interface {
 	waitHealthy(ctx context.Context) error
 	// close stops the cluster and frees its resources.
 	close()
+	// cpu returns the CPU time the members have used so far, together.
+	cpu() time.Duration
 }
 
 // writeTimeout bounds one write of the throughput runs; nothing should come
@@ -52,6 +54,18 @@ type loadResult struct {
 	errors  int
 	errMsgs []string        // a few distinct error messages
 	lat     []time.Duration // sorted latencies of the window's writes
+	// serverCPU and benchCPU are the CPU time the members and the load
+	// generator used during the window.
+	serverCPU, benchCPU time.Duration
+}
+
+// cpuPerWrite returns the members' and the load generator's CPU time per
+// acknowledged write of the window.
+func (r *loadResult) cpuPerWrite() (server, bench time.Duration) {
+	if r.ops == 0 {
+		return 0, 0
+	}
+	return r.serverCPU / time.Duration(r.ops), r.benchCPU / time.Duration(r.ops)
 }
 
 func (r *loadResult) perSec() float64 {
@@ -96,11 +110,23 @@ func (e *errorLog) add(err error) {
 // back for warmup+dur. Only writes started after the warm-up and
 // acknowledged before the end count; the warm-up opens connections and lets
 // the servers settle. onAck, when not nil, hears of every counted write the
-// moment it is acknowledged (for the watch measurement).
-func runLoad(ctx context.Context, writers []writeFunc, prefix string, warmup, dur time.Duration, onAck func(name string, at time.Time)) loadResult {
+// moment it is acknowledged (for the watch measurement). serverCPU, when not
+// nil, reads the members' CPU time at the window's start and end.
+func runLoad(ctx context.Context, writers []writeFunc, prefix string, warmup, dur time.Duration, onAck func(name string, at time.Time), serverCPU func() time.Duration) loadResult {
 	start := time.Now()
 	measureFrom := start.Add(warmup)
 	end := measureFrom.Add(dur)
+	cpuDone := make(chan [2]time.Duration, 1)
+	go func() {
+		if serverCPU == nil {
+			cpuDone <- [2]time.Duration{}
+			return
+		}
+		time.Sleep(time.Until(measureFrom))
+		s0, b0 := serverCPU(), selfCPU()
+		time.Sleep(time.Until(end))
+		cpuDone <- [2]time.Duration{serverCPU() - s0, selfCPU() - b0}
+	}()
 	lats := make([][]time.Duration, len(writers))
 	counted := make([]int, len(writers))
 	var errs errorLog
@@ -139,7 +165,8 @@ func runLoad(ctx context.Context, writers []writeFunc, prefix string, warmup, du
 		}()
 	}
 	wg.Wait()
-	res := loadResult{clients: len(writers), window: dur, errors: errs.count, errMsgs: errs.msgs}
+	cpu := <-cpuDone
+	res := loadResult{clients: len(writers), window: dur, errors: errs.count, errMsgs: errs.msgs, serverCPU: cpu[0], benchCPU: cpu[1]}
 	for i := range writers {
 		res.ops += counted[i]
 		res.lat = append(res.lat, lats[i]...)
