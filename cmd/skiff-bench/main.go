@@ -43,6 +43,7 @@ type config struct {
 	clients      []int
 	failovers    int
 	securityRuns int
+	runs         int
 	insecure     bool
 	keep         bool
 }
@@ -63,7 +64,8 @@ func main() {
 	flag.StringVar(&cfg.only, "only", "both", "which system to measure: skiff, etcd or both")
 	flag.StringVar(&clients, "clients", "1,16,128", "comma-separated numbers of concurrent clients for the create runs")
 	flag.IntVar(&cfg.failovers, "failovers", 3, "leader kills per system (the table shows the worst)")
-	flag.IntVar(&cfg.securityRuns, "security-runs", 3, "TLS and plain create runs, taken in turns, for the cost of security (medians compared)")
+	flag.IntVar(&cfg.runs, "runs", 3, "create runs per system, skiff and etcd taking turns (the table shows medians)")
+	flag.IntVar(&cfg.securityRuns, "security-runs", 3, "plain-HTTP skiff create runs, taken in turns with the others, for the cost of security (medians compared)")
 	flag.BoolVar(&cfg.insecure, "insecure", false, "plain HTTP for both: skiff with --insecure-bench-only (no TLS, no authentication), etcd without TLS")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directories and logs (their path is printed)")
 	cpuProfile := flag.String("cpuprofile", "", "write the load generator's own CPU profile here")
@@ -95,8 +97,8 @@ func main() {
 	default:
 		fail("-only must be skiff, etcd or both, not %q", cfg.only)
 	}
-	if cfg.duration <= 0 || cfg.warmup < 0 || cfg.failovers < 0 {
-		fail("-duration must be positive, -warmup and -failovers not negative")
+	if cfg.duration <= 0 || cfg.warmup < 0 || cfg.failovers < 0 || cfg.runs < 1 || cfg.securityRuns < 0 {
+		fail("-duration and -runs must be positive, -warmup, -failovers and -security-runs not negative")
 	}
 	code := run(cfg)
 	pprof.StopCPUProfile()
@@ -138,49 +140,46 @@ func run(cfg *config) int {
 	}()
 
 	began := time.Now()
-	var sk, et *sysResult
-	if cfg.only != "etcd" {
-		sk = measure(ctx, cfg, "skiff", false, func(ctx context.Context) (system, error) {
-			s, err := startSkiff(ctx, cfg.skiffBin, root, cfg.insecure, ps)
+	startWith := func(dir string, insecure bool) func(ctx context.Context) (system, error) {
+		return func(ctx context.Context) (system, error) {
+			s, err := startSkiff(ctx, cfg.skiffBin, filepath.Join(root, dir), insecure, ps)
 			if s == nil { // not a typed nil in the interface
 				return nil, err
 			}
 			return s, err
-		})
+		}
 	}
-	// What security costs: the same creates against skiff without TLS,
-	// authentication, authorization or audit. TLS and plain clusters take
-	// turns, several times, and the table compares medians: one run of
-	// each, seconds apart on a shared 2-core machine, says more about the
-	// machine than about security.
-	secure := []*sysResult{sk}
-	var plains []*sysResult
-	startWith := func(dir string, insecure bool) func(ctx context.Context) (system, error) {
+	startEtcdIn := func(dir string) func(ctx context.Context) (system, error) {
 		return func(ctx context.Context) (system, error) {
-			s, err := startSkiff(ctx, cfg.skiffBin, filepath.Join(root, dir), insecure, ps)
-			if s == nil {
-				return nil, err
-			}
-			return s, err
-		}
-	}
-	for i := 0; cfg.only != "etcd" && !cfg.insecure && i < cfg.securityRuns && ctx.Err() == nil; i++ {
-		if i > 0 {
-			secure = append(secure, measure(ctx, cfg, fmt.Sprintf("skiff-tls-%d", i+1), true, startWith(fmt.Sprintf("tls%d", i+1), false)))
-		}
-		plains = append(plains, measure(ctx, cfg, fmt.Sprintf("skiff-plain-%d", i+1), true, startWith(fmt.Sprintf("plain%d", i+1), true)))
-	}
-	if cfg.only != "skiff" && ctx.Err() == nil {
-		et = measure(ctx, cfg, "etcd", false, func(ctx context.Context) (system, error) {
-			e, err := startEtcd(ctx, cfg.etcdBin, root, cfg.insecure, ps)
+			e, err := startEtcd(ctx, cfg.etcdBin, filepath.Join(root, dir), cfg.insecure, ps)
 			if e == nil {
 				return nil, err
 			}
 			return e, err
-		})
+		}
 	}
+	// The first run of each system measures everything; later runs only
+	// the creates, each on a new cluster. Runs take turns — skiff, etcd,
+	// plain skiff for the cost of security — so that the machine's own
+	// ups and downs (it is shared, and one run can be 30% off the next)
+	// fall on both systems alike, and the table compares medians.
+	var skiffRuns, etcdRuns, plains []*sysResult
+	for i := 0; i < max(cfg.runs, cfg.securityRuns) && ctx.Err() == nil; i++ {
+		if i < cfg.runs && cfg.only != "etcd" {
+			skiffRuns = append(skiffRuns, measure(ctx, cfg, runName("skiff", i), i > 0, startWith(fmt.Sprintf("skiff%d", i+1), cfg.insecure)))
+		}
+		if i < cfg.runs && cfg.only != "skiff" && ctx.Err() == nil {
+			etcdRuns = append(etcdRuns, measure(ctx, cfg, runName("etcd", i), i > 0, startEtcdIn(fmt.Sprintf("etcd%d", i+1))))
+		}
+		// What security costs: the same creates against skiff without
+		// TLS, authentication, authorization or audit.
+		if i < cfg.securityRuns && cfg.only != "etcd" && !cfg.insecure && ctx.Err() == nil {
+			plains = append(plains, measure(ctx, cfg, fmt.Sprintf("skiff-plain-%d", i+1), true, startWith(fmt.Sprintf("plain%d", i+1), true)))
+		}
+	}
+	sk, et := combineRuns(skiffRuns, cfg.clients), combineRuns(etcdRuns, cfg.clients)
 	failed := false
-	for _, r := range append(append([]*sysResult{sk, et}, secure[1:]...), plains...) {
+	for _, r := range append(append(skiffRuns, etcdRuns...), plains...) {
 		if r != nil && r.err != nil {
 			failed = true
 			progress("%s: %v", r.name, r.err)
@@ -194,11 +193,11 @@ func run(cfg *config) int {
 	printTable(os.Stdout, rows(sk, et, cfg.clients, cfg.failovers))
 	if len(plains) > 0 {
 		fmt.Println()
-		printSecurityCost(os.Stdout, secure, plains, cfg.clients)
+		printSecurityCost(os.Stdout, skiffRuns, plains, cfg.clients)
 	}
 	value, _ := storedJSON("c128-127-99999")
 	body, _ := json.Marshal(configMap("c128-127-99999"))
-	printNotes(os.Stdout, cfg, sk, et, len(value), len(body))
+	printNotes(os.Stdout, cfg, skiffRuns, etcdRuns, len(value), len(body))
 	if ctx.Err() != nil {
 		progress("interrupted")
 		return 130
@@ -292,8 +291,8 @@ func printHeader(cfg *config, took time.Duration) {
 		versions = append(versions, etcdVersion(cfg.etcdBin), "client go.etcd.io/etcd/client/v3 "+moduleVersion("go.etcd.io/etcd/client/v3"))
 	}
 	fmt.Printf("versions: %s\n", strings.Join(versions, "; "))
-	fmt.Printf("run: %s per run after %s warm-up, clients %v, %d failover trials per system; took %s\n\n",
-		cfg.duration, cfg.warmup, cfg.clients, cfg.failovers, took.Round(time.Second))
+	fmt.Printf("run: %s per run after %s warm-up, clients %v, %d create runs and %d failover trials per system; took %s\n\n",
+		cfg.duration, cfg.warmup, cfg.clients, cfg.runs, cfg.failovers, took.Round(time.Second))
 }
 
 func cpuModel() string {

@@ -267,9 +267,17 @@ func printTable(w io.Writer, rs []row) {
 }
 
 // printNotes explains how each figure was taken and lists what went wrong.
-func printNotes(w io.Writer, cfg *config, sk, et *sysResult, valueBytes, bodyBytes int) {
+func printNotes(w io.Writer, cfg *config, skRuns, etRuns []*sysResult, valueBytes, bodyBytes int) {
 	fmt.Fprintln(w, "\nnotes:")
 	fmt.Fprintf(w, "- creates: C closed-loop clients for %s each after a %s warm-up; a write counts when sent after the warm-up and acknowledged before the end.\n", cfg.duration, cfg.warmup)
+	fmt.Fprintf(w, "  Each system ran %d times on a new cluster, the two taking turns; creates/s and CPU µs/write are the median run's, the latencies those of all runs together.\n", cfg.runs)
+	for _, c := range cfg.clients {
+		sr, sRuns := medianRate(skRuns, c)
+		er, eRuns := medianRate(etRuns, c)
+		if sr > 0 || er > 0 {
+			fmt.Fprintf(w, "  creates/s @%d per run: skiff %s; etcd %s\n", c, orDash(sRuns), orDash(eRuns))
+		}
+	}
 	fmt.Fprintf(w, "  skiff: POST of a ConfigMap (one 1 KiB data value; %d-byte request body) in namespace default through apis/client (requests over HTTP/1.1 keep-alive, as apis/client sends them), client i talking only to master i%%3, so 2/3 of the writes reach a follower and are forwarded to the leader.\n", bodyBytes)
 	fmt.Fprintf(w, "  etcd: Put of the JSON of the same ConfigMap as skiff stores it (uid, resourceVersion, creationTimestamp filled in: %d bytes) under %sNAME with clientv3, client i talking only to member i%%3.\n", valueBytes, etcdPrefix)
 	fmt.Fprintf(w, "- CPU µs/write: user+system CPU time over the measured window (members: /proc/PID/stat of the three servers together; load generator: this process), divided by the writes counted.\n")
@@ -282,7 +290,7 @@ func printNotes(w io.Writer, cfg *config, sk, et *sysResult, valueBytes, bodyByt
 		fmt.Fprintln(w, "- security on, as deployed: skiff's mutual TLS 1.3 with its own CA, authentication, RBAC and audit log; etcd with mutual TLS on client and peer URLs (a CA made by the bench). -insecure compares both without.")
 	}
 	fmt.Fprintln(w, "- skiff and etcd ran one after the other (never at once) with their default settings: skiff raft heartbeat/election 500 ms; etcd heartbeat 100 ms, election 1000 ms. Both fsync their logs to the same disk. The load generator shares the 2 cores with the servers (it runs with GOGC=400 to take less of them).")
-	for _, r := range []*sysResult{sk, et} {
+	for _, r := range append(append([]*sysResult{}, skRuns...), etRuns...) {
 		if r == nil || !r.ran {
 			continue
 		}
@@ -333,7 +341,7 @@ func printNotes(w io.Writer, cfg *config, sk, et *sysResult, valueBytes, bodyByt
 // printSecurityCost sets the creates with security on (as deployed) next to
 // the same creates against skiff started with --insecure-bench-only.
 func printSecurityCost(w io.Writer, secure, plain []*sysResult, clients []int) {
-	fmt.Fprintf(w, "what security costs (skiff alone): creates/s with mutual TLS, authentication, RBAC and audit vs. plain HTTP without them; medians of %d runs each, taken in turns\n", len(plain))
+	fmt.Fprintf(w, "what security costs (skiff alone): creates/s with mutual TLS, authentication, RBAC and audit vs. plain HTTP without them; medians of %d and %d runs, taken in turns\n", len(secure), len(plain))
 	cells := [][]string{{"clients", "goal", "TLS + auth", "plain", "cost", "runs TLS / plain"}}
 	for _, c := range clients {
 		s, sRuns := medianRate(secure, c)
@@ -375,6 +383,59 @@ func printSecurityCost(w io.Writer, secure, plain []*sysResult, clients []int) {
 
 // medianRate is the median creates/s at c clients over runs, and the runs'
 // figures for the record.
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// runName names run i of a system: the first keeps the system's name.
+func runName(system string, i int) string {
+	if i == 0 {
+		return system
+	}
+	return fmt.Sprintf("%s-%d", system, i+1)
+}
+
+// combineRuns makes one result of a system's runs for the table: the
+// first run's watch and failover figures and, per client count, the
+// creates of the run with the median rate (its rate and CPU per write)
+// with the latencies and errors of every run.
+func combineRuns(runs []*sysResult, clients []int) *sysResult {
+	if len(runs) == 0 {
+		return nil
+	}
+	out := *runs[0]
+	out.loads = map[int]*loadResult{}
+	for _, c := range clients {
+		var ls []*loadResult
+		for _, r := range runs {
+			if r != nil && r.loads[c] != nil {
+				ls = append(ls, r.loads[c])
+			}
+		}
+		if len(ls) == 0 {
+			continue
+		}
+		sort.Slice(ls, func(i, j int) bool { return ls[i].perSec() < ls[j].perSec() })
+		m := *ls[len(ls)/2]
+		m.lat, m.errors, m.errMsgs = nil, 0, nil
+		for _, l := range ls {
+			m.lat = append(m.lat, l.lat...)
+			m.errors += l.errors
+			for _, msg := range l.errMsgs {
+				if len(m.errMsgs) < 5 && !slices.Contains(m.errMsgs, msg) {
+					m.errMsgs = append(m.errMsgs, msg)
+				}
+			}
+		}
+		slices.Sort(m.lat)
+		out.loads[c] = &m
+	}
+	return &out
+}
+
 func medianRate(runs []*sysResult, c int) (float64, string) {
 	var rates []float64
 	for _, r := range runs {
