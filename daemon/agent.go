@@ -120,9 +120,9 @@ func RunAgent(ctx context.Context, cfg AgentConfig) error {
 	if err != nil {
 		return err
 	}
-	// Pod workers write statuses side by side: keep their connections
-	// (every request on a new one would pay a TLS handshake).
-	api, err := client.New(&client.Config{Servers: servers}, client.Options{TLS: keys.ClientTLS(), MaxIdleConnsPerHost: 32, Timeout: 30 * time.Second})
+	// One HTTP/2 connection per master carries the watches and the pod
+	// workers' status writes, as kubelet's does.
+	api, err := client.New(&client.Config{Servers: servers}, client.Options{TLS: keys.ClientTLS(), Multiplex: true, Timeout: 30 * time.Second})
 	if err != nil {
 		return err
 	}

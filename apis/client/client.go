@@ -37,6 +37,11 @@ type Options struct {
 	// MaxIdleConnsPerHost is how many idle request connections are kept
 	// per master; 0 means 256.
 	MaxIdleConnsPerHost int
+	// Multiplex sends every request over HTTP/2, one connection per
+	// master. For a node's agent: its requests are few at a time but
+	// its nodes many, and a pool of HTTP/1.1 connections per node would
+	// cost the masters a TLS handshake and a connection's memory each.
+	Multiplex bool
 	// Transport replaces both HTTP transports (tests).
 	Transport http.RoundTripper
 }
@@ -83,6 +88,9 @@ func New(cfg *Config, opts Options) (*Client, error) {
 			}
 		}
 		unary, stream = newTransports(tc, opts.MaxIdleConnsPerHost)
+		if opts.Multiplex {
+			unary = stream
+		}
 	}
 	c.http = &http.Client{Transport: unary, Timeout: opts.Timeout}
 	c.watch = &http.Client{Transport: stream}

@@ -66,3 +66,34 @@ func TestClientUsesHTTP1ForRequestsAndHTTP2ForWatches(t *testing.T) {
 		t.Fatalf("protocols %v, want requests over HTTP/1.1 and watches over HTTP/2.0", protos)
 	}
 }
+
+// A multiplexing client (a node's agent) sends requests over HTTP/2 too.
+func TestMultiplexingClientUsesHTTP2ForRequests(t *testing.T) {
+	var mu sync.Mutex
+	var proto string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		proto = r.Proto
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"gitVersion":"test"}`))
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	c, err := client.New(&client.Config{Servers: []string{srv.URL}}, client.Options{TLS: &tls.Config{RootCAs: pool}, Multiplex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	if _, err := c.Version(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if proto != "HTTP/2.0" {
+		t.Fatalf("request went over %s, want HTTP/2.0", proto)
+	}
+}
