@@ -16,8 +16,12 @@ func printTable(w io.Writer, cfg config, r *result) {
 		}
 		return r.getLatencies[min(len(r.getLatencies)-1, len(r.getLatencies)*q/100)]
 	}
-	fmt.Fprintf(w, "\nskiff at scale: 1 master, %d hollow nodes (real agent, fake runtime, one process), a Deployment of %d replicas (%d CPUs shared by all)\n\n",
-		cfg.nodes, cfg.replicas, r.cpus)
+	nodesOn := "the master's disk"
+	if r.nodesOnTmpfs {
+		nodesOn = "tmpfs"
+	}
+	fmt.Fprintf(w, "\nskiff at scale: 1 master, %d hollow nodes (real agent, fake runtime, one process; their data on %s, the master's on disk), a Deployment of %d replicas (%d CPUs shared by all)\n\n",
+		cfg.nodes, nodesOn, cfg.replicas, r.cpus)
 	fmt.Fprintf(w, "%-52s %-12s %-22s %s\n", "figure", "goal", "skiff", "comparison (published, not run here)")
 	row := func(figure, goal, value, cmp string) {
 		fmt.Fprintf(w, "%-52s %-12s %-22s %s\n", figure, goal, value, cmp)
