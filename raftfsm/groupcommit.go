@@ -16,11 +16,19 @@ import (
 // other write that waited meanwhile. A lone write finds no group in flight
 // and goes at once, so light load pays nothing; heavy load gets batches
 // several times larger, which costs the masters far less per write.
+//
+// Under load a group also lingers: when the last group was not small and
+// fewer writes than it held are waiting, the next one waits groupLinger
+// more before it goes. On skiff-bench (3 masters sharing 2 cores) that
+// raised creates/s by about a tenth at 16 and at 128 clients and lowered
+// the masters' CPU per write as much: the writes that gather meanwhile
+// would otherwise each pay for more of a bolt transaction and its fsyncs.
 type groupCommit struct {
 	raft     raftApplier
 	queue    chan *groupReq
 	slots    chan struct{}
 	maxGroup int
+	sleep    func(time.Duration)
 	started  sync.Once
 }
 
@@ -39,8 +47,14 @@ type groupReq struct {
 // followers store the one before.
 const groupInflight = 2
 
+// A group lingers after a group of at least lingerAfter writes.
+const (
+	lingerAfter = 8
+	groupLinger = time.Millisecond
+)
+
 func newGroupCommit(r raftApplier, maxGroup int) *groupCommit {
-	g := &groupCommit{raft: r, queue: make(chan *groupReq, 4096), slots: make(chan struct{}, groupInflight), maxGroup: maxGroup}
+	g := &groupCommit{raft: r, queue: make(chan *groupReq, 4096), slots: make(chan struct{}, groupInflight), maxGroup: maxGroup, sleep: time.Sleep}
 	for range groupInflight {
 		g.slots <- struct{}{}
 	}
@@ -64,8 +78,12 @@ func (g *groupCommit) apply(cmds ...[]byte) []raft.ApplyFuture {
 }
 
 func (g *groupCommit) loop() {
+	last := 0 // writes in the last group
 	for first := range g.queue {
 		<-g.slots // wait for a group to finish; more writes queue meanwhile
+		if last >= lingerAfter && len(g.queue)+1 < last {
+			g.sleep(groupLinger)
+		}
 		group := []*groupReq{first}
 	drain:
 		for len(group) < g.maxGroup {
@@ -76,15 +94,16 @@ func (g *groupCommit) loop() {
 				break drain
 			}
 		}
-		var last raft.ApplyFuture
+		last = len(group)
+		var final raft.ApplyFuture
 		for _, r := range group {
-			last = g.raft.Apply(r.cmd, applyTimeout)
-			r.future <- last
+			final = g.raft.Apply(r.cmd, applyTimeout)
+			r.future <- final
 		}
 		// Raft applies in log order: the group is through once its
 		// last entry is (applied, refused or failed).
 		go func() {
-			_ = last.Error()
+			_ = final.Error()
 			g.slots <- struct{}{}
 		}()
 	}

@@ -126,3 +126,54 @@ func TestGroupCommitKeepsABatchInOrder(t *testing.T) {
 		t.Fatalf("raft got %v, want 1..5 in order", got)
 	}
 }
+
+// After a group of lingerAfter writes or more, the next group waits
+// groupLinger for company; after a small one it goes at once.
+func TestGroupCommitLingersOnlyUnderLoad(t *testing.T) {
+	r := &recordingRaft{arrived: make(chan struct{}, 100)}
+	g := newGroupCommit(r, 512)
+	slept := make(chan time.Duration, 10)
+	g.sleep = func(d time.Duration) { slept <- d }
+	noSleep := func() {
+		t.Helper()
+		select {
+		case d := <-slept:
+			t.Fatalf("lingered %s after a small group", d)
+		default:
+		}
+	}
+
+	cmds := make([][]byte, lingerAfter)
+	for i := range cmds {
+		cmds[i] = []byte(fmt.Sprintf("big%d", i))
+	}
+	// Two small groups hold both slots, so that the lingerAfter writes
+	// queue and go as one group when a slot frees.
+	done := make(chan struct{})
+	go func() { g.apply([]byte("small")); close(done) }()
+	<-r.arrived
+	<-done
+	noSleep()
+	go func() { g.apply([]byte("second")) }() // takes the other slot
+	<-r.arrived
+	noSleep()
+	go func() { g.apply(cmds...) }() // waits for a slot, then goes as one group
+	time.Sleep(50 * time.Millisecond)
+	r.release(0)
+	for range lingerAfter {
+		<-r.arrived
+	}
+	noSleep() // the group before it was small
+	// The next lone write follows a group of lingerAfter: it lingers.
+	r.release(1)
+	go func() { g.apply([]byte("after-big")) }()
+	select {
+	case d := <-slept:
+		if d != groupLinger {
+			t.Fatalf("lingered %s, want %s", d, groupLinger)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no linger after a group of lingerAfter writes")
+	}
+	<-r.arrived
+}
