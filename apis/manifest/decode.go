@@ -131,13 +131,17 @@ func Decode(res *resources.Resource, js []byte) (apis.Object, []string, error) {
 // change the fields they are about (a status update).
 func DecodeStrict(res *resources.Resource, js []byte) (apis.Object, error) {
 	obj := res.New()
+	if decodeFast(js, obj) == nil {
+		if err := wrongKind(res, obj); err != nil {
+			return nil, err
+		}
+		obj.GetObjectKind().SetGroupVersionKind(res.GVK())
+		return obj, nil
+	}
+	obj = res.New()
 	strictErrs, err := kjson.UnmarshalStrict(js, obj, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
-	// apiVersion and kind come first in a manifest: a document of another
-	// kind is told so rather than drowned in unknown fields.
-	if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.Kind != "" && gvk.Kind != res.Kind {
-		return nil, fmt.Errorf("%w: the document is a %s, not a %s", ErrWrongKind, gvk.Kind, res.Kind)
-	} else if gv := gvk.GroupVersion().String(); gvk.Kind != "" && gv != res.GroupVersion() {
-		return nil, fmt.Errorf("%w: %s is served as apiVersion %q, not %q", ErrWrongKind, res.Kind, res.GroupVersion(), gv)
+	if kerr := wrongKind(res, obj); kerr != nil {
+		return nil, kerr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %s", res.Kind, cleanJSONError(err))
@@ -151,6 +155,19 @@ func DecodeStrict(res *resources.Resource, js []byte) (apis.Object, error) {
 	}
 	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
 	return obj, nil
+}
+
+// wrongKind: apiVersion and kind come first in a manifest, so a document of
+// another kind is told so rather than drowned in unknown fields.
+func wrongKind(res *resources.Resource, obj apis.Object) error {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if gvk.Kind != "" && gvk.Kind != res.Kind {
+		return fmt.Errorf("%w: the document is a %s, not a %s", ErrWrongKind, gvk.Kind, res.Kind)
+	}
+	if gv := gvk.GroupVersion().String(); gvk.Kind != "" && gv != res.GroupVersion() {
+		return fmt.Errorf("%w: %s is served as apiVersion %q, not %q", ErrWrongKind, res.Kind, res.GroupVersion(), gv)
+	}
+	return nil
 }
 
 // cleanJSONError turns Go's type errors into a field-naming message.
