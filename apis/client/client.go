@@ -271,7 +271,7 @@ func (c *Client) call(ctx context.Context, req request, out any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := readBody(resp)
 	if err != nil {
 		return err
 	}
@@ -313,3 +313,20 @@ func (c *Client) CloseIdleConnections() {
 	c.http.CloseIdleConnections()
 	c.watch.CloseIdleConnections()
 }
+
+// readBody reads a whole answer, in one buffer of the right size when the
+// server said how long it is (io.ReadAll would grow one step by step).
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= maxPresizedBody {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// maxPresizedBody bounds the buffer a Content-Length header alone may
+// make the client allocate.
+const maxPresizedBody = 16 << 20
