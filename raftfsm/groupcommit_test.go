@@ -46,7 +46,7 @@ func (r *recordingRaft) snapshot() []string {
 
 func TestGroupCommitGathersWritesWhileGroupsAreInFlight(t *testing.T) {
 	r := &recordingRaft{arrived: make(chan struct{}, 100)}
-	g := newGroupCommit(r, 512)
+	g := newGroupCommitN(r, 512, 2)
 	submit := func(name string) <-chan struct{} {
 		done := make(chan struct{})
 		go func() { g.apply([]byte(name)); close(done) }()
@@ -110,7 +110,7 @@ func TestGroupCommitGathersWritesWhileGroupsAreInFlight(t *testing.T) {
 
 func TestGroupCommitKeepsABatchInOrder(t *testing.T) {
 	r := &recordingRaft{arrived: make(chan struct{}, 100)}
-	g := newGroupCommit(r, 3)
+	g := newGroupCommitN(r, 3, 2)
 	cmds := [][]byte{[]byte("1"), []byte("2"), []byte("3"), []byte("4"), []byte("5")}
 	done := make(chan []raft.ApplyFuture)
 	go func() { done <- g.apply(cmds...) }()
@@ -131,7 +131,7 @@ func TestGroupCommitKeepsABatchInOrder(t *testing.T) {
 // groupLinger for company; after a small one it goes at once.
 func TestGroupCommitLingersOnlyUnderLoad(t *testing.T) {
 	r := &recordingRaft{arrived: make(chan struct{}, 100)}
-	g := newGroupCommit(r, 512)
+	g := newGroupCommitN(r, 512, 2)
 	slept := make(chan time.Duration, 10)
 	g.sleep = func(d time.Duration) { slept <- d }
 	noSleep := func() {
@@ -176,4 +176,24 @@ func TestGroupCommitLingersOnlyUnderLoad(t *testing.T) {
 		t.Fatal("no linger after a group of lingerAfter writes")
 	}
 	<-r.arrived
+}
+
+// As configured, one group is in flight at a time.
+func TestGroupCommitHoldsOneGroupInFlight(t *testing.T) {
+	r := &recordingRaft{arrived: make(chan struct{}, 100)}
+	g := newGroupCommit(r, 512)
+	go g.apply([]byte("a"))
+	<-r.arrived
+	go g.apply([]byte("b"))
+	select {
+	case <-r.arrived:
+		t.Fatalf("b reached raft while a was in flight: %v", r.snapshot())
+	case <-time.After(50 * time.Millisecond):
+	}
+	r.release(0)
+	select {
+	case <-r.arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("b did not follow once a was through")
+	}
 }
