@@ -11,9 +11,9 @@ import (
 // whatever waits in its apply channel as one batch (one bolt transaction
 // and its fsyncs on every master), but left alone it takes each write the
 // moment it arrives, so under load it stores many small batches: about a
-// dozen entries each at 128 clients. Here a write waits while a group is
-// still on its way to being applied, and then goes with every other write
-// that waited meanwhile. A lone write finds no group in flight
+// dozen entries each at 128 clients. Here a write waits while
+// groupInflight groups are still on their way to being applied, and then
+// goes with every other write that waited meanwhile. A lone write finds no group in flight
 // and goes at once, so light load pays nothing; heavy load gets batches
 // several times larger, which costs the masters far less per write.
 //
@@ -43,13 +43,12 @@ type groupReq struct {
 }
 
 // groupInflight is how many groups may be between Raft's apply channel and
-// the FSM at once. One: three interleaved skiff-bench pairs against two
-// (which lets the leader store a group while the followers store the one
-// before) gave 1351/1466/1407 vs 1196/1099/1344 creates/s at 16 clients
-// and 3604/3694/3505 vs 3519/3330/3523 at 128, with less CPU per write in
-// every run: on machines where CPU is what runs out, fewer and larger
-// groups win over overlap.
-const groupInflight = 1
+// the FSM at once: two, so that the leader stores one group while the
+// followers store the one before. One gave fewer, larger groups and less
+// CPU per write in short A/B runs, but in skiff-bench's full runs it was
+// no faster and followers learnt of commits later: the watch delivery p99
+// on a follower rose from about 11 ms to 15-24 ms.
+const groupInflight = 2
 
 // A group lingers after a group of at least lingerAfter writes.
 const (

@@ -178,22 +178,24 @@ func TestGroupCommitLingersOnlyUnderLoad(t *testing.T) {
 	<-r.arrived
 }
 
-// As configured, one group is in flight at a time.
-func TestGroupCommitHoldsOneGroupInFlight(t *testing.T) {
+// As configured, groupInflight groups are in flight at a time.
+func TestGroupCommitHoldsGroupInflightGroups(t *testing.T) {
 	r := &recordingRaft{arrived: make(chan struct{}, 100)}
 	g := newGroupCommit(r, 512)
-	go g.apply([]byte("a"))
-	<-r.arrived
-	go g.apply([]byte("b"))
+	for i := range groupInflight {
+		go g.apply([]byte(fmt.Sprint(i)))
+		<-r.arrived
+	}
+	go g.apply([]byte("waits"))
 	select {
 	case <-r.arrived:
-		t.Fatalf("b reached raft while a was in flight: %v", r.snapshot())
+		t.Fatalf("a write reached raft while %d groups were in flight: %v", groupInflight, r.snapshot())
 	case <-time.After(50 * time.Millisecond):
 	}
 	r.release(0)
 	select {
 	case <-r.arrived:
 	case <-time.After(5 * time.Second):
-		t.Fatal("b did not follow once a was through")
+		t.Fatal("the waiting write did not follow once a group was through")
 	}
 }

@@ -64,7 +64,7 @@ func main() {
 	flag.StringVar(&cfg.only, "only", "both", "which system to measure: skiff, etcd or both")
 	flag.StringVar(&clients, "clients", "1,16,128", "comma-separated numbers of concurrent clients for the create runs")
 	flag.IntVar(&cfg.failovers, "failovers", 3, "leader kills per system (the table shows the worst)")
-	flag.IntVar(&cfg.runs, "runs", 3, "create runs per system, skiff and etcd taking turns (the table shows medians)")
+	flag.IntVar(&cfg.runs, "runs", 5, "create runs per system, skiff and etcd taking turns (the table shows medians)")
 	flag.IntVar(&cfg.securityRuns, "security-runs", 3, "plain-HTTP skiff create runs, taken in turns with the others, for the cost of security (medians compared)")
 	flag.BoolVar(&cfg.insecure, "insecure", false, "plain HTTP for both: skiff with --insecure-bench-only (no TLS, no authentication), etcd without TLS")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the data directories and logs (their path is printed)")
@@ -190,7 +190,7 @@ func run(cfg *config) int {
 	}
 
 	printHeader(cfg, time.Since(began))
-	printTable(os.Stdout, rows(sk, et, cfg.clients, cfg.failovers))
+	printTable(os.Stdout, rows(sk, et, skiffRuns, etcdRuns, cfg.clients, cfg.failovers))
 	if len(plains) > 0 {
 		fmt.Println()
 		printSecurityCost(os.Stdout, skiffRuns, plains, cfg.clients)
