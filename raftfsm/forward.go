@@ -56,17 +56,7 @@ func (f *forwarder) start() {
 
 func (f *forwarder) loop() {
 	for first := range f.queue {
-		batch := []*forwardReq{first}
-	drain:
-		for len(batch) < f.maxBatch {
-			select {
-			case r := <-f.queue:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		f.send(batch)
+		f.send(drain(first, f.queue, f.maxBatch))
 	}
 }
 

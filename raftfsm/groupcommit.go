@@ -92,16 +92,7 @@ func (g *groupCommit) loop() {
 		if last >= lingerAfter && len(g.queue)+1 < last {
 			g.sleep(groupLinger)
 		}
-		group := []*groupReq{first}
-	drain:
-		for len(group) < g.maxGroup {
-			select {
-			case r := <-g.queue:
-				group = append(group, r)
-			default:
-				break drain
-			}
-		}
+		group := drain(first, g.queue, g.maxGroup)
 		last = len(group)
 		var final raft.ApplyFuture
 		for _, r := range group {
