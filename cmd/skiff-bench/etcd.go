@@ -277,13 +277,11 @@ func (e *etcdCluster) restart(ctx context.Context, i int) error {
 }
 
 func (e *etcdCluster) cpu() time.Duration {
-	var sum time.Duration
+	var ps []*proc
 	for _, m := range e.members {
-		if m.p != nil {
-			sum += m.p.cpuTime()
-		}
+		ps = append(ps, m.p)
 	}
-	return sum
+	return totalCPU(ps...)
 }
 
 func (e *etcdCluster) close() {

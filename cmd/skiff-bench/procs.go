@@ -216,6 +216,17 @@ func (p *proc) cpuTime() time.Duration {
 	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
+// totalCPU is the CPU time of the processes together; nil ones count 0.
+func totalCPU(ps ...*proc) time.Duration {
+	var sum time.Duration
+	for _, p := range ps {
+		if p != nil {
+			sum += p.cpuTime()
+		}
+	}
+	return sum
+}
+
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
 // Linux the bench runs on.
 const clockTicks = 100

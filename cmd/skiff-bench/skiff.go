@@ -429,13 +429,11 @@ func (s *skiffCluster) restart(ctx context.Context, i int) error {
 }
 
 func (s *skiffCluster) cpu() time.Duration {
-	var sum time.Duration
+	var ps []*proc
 	for _, m := range s.masters {
-		if m.p != nil {
-			sum += m.p.cpuTime()
-		}
+		ps = append(ps, m.p)
 	}
-	return sum
+	return totalCPU(ps...)
 }
 
 func (s *skiffCluster) close() {
