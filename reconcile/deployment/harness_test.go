@@ -22,10 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-var (
-	reg = resources.Default()
-	t0  = reconciletest.T0
-)
+var reg = resources.Default()
 
 // badImage is an image whose pods the fake kubelet never makes ready.
 const badImage = "bad"

@@ -18,10 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-var (
-	reg = resources.Default()
-	t0  = reconciletest.T0
-)
+var reg = resources.Default()
 
 type harness struct {
 	t     *testing.T
