@@ -13,9 +13,9 @@ import (
 // moment it arrives, so under load it stores many small batches: about a
 // dozen entries each at 128 clients. Here a write waits while
 // groupInflight groups are still on their way to being applied, and then
-// goes with every other write that waited meanwhile. A lone write finds no group in flight
-// and goes at once, so light load pays nothing; heavy load gets batches
-// several times larger, which costs the masters far less per write.
+// goes with every other write that waited meanwhile. A lone write finds a
+// free slot and goes at once, so light load pays nothing; heavy load gets
+// batches several times larger, which costs the masters less per write.
 //
 // Under load a group also lingers: when the last group was not small and
 // fewer writes than it held are waiting, the next one waits groupLinger
@@ -69,8 +69,8 @@ func newGroupCommitN(r raftApplier, maxGroup, inflight int) *groupCommit {
 	return g
 }
 
-// apply enqueues cmds with Raft, as one group or in order within one, and
-// returns their futures. The caller waits on them as on raft.Apply's.
+// apply hands cmds to Raft in order (in one group or more) and returns
+// their futures, which the caller waits on as on raft.Apply's.
 func (g *groupCommit) apply(cmds ...[]byte) []raft.ApplyFuture {
 	g.started.Do(func() { go g.loop() })
 	reqs := make([]*groupReq, len(cmds))

@@ -57,13 +57,16 @@ func noDuplicateFields(js []byte) bool {
 			stack = append(stack, level{})
 			expectKey = false
 		case '}', ']':
+			if len(stack) == 0 {
+				return false // not valid JSON after all: let the thorough decoder say
+			}
 			stack = stack[:len(stack)-1]
 			expectKey = false
 		case ',':
-			expectKey = stack[len(stack)-1].object
+			expectKey = len(stack) > 0 && stack[len(stack)-1].object
 		case '"':
 			end, escaped := stringEnd(js, i+1)
-			if expectKey {
+			if expectKey && len(stack) > 0 {
 				if escaped {
 					return false
 				}

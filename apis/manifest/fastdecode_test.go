@@ -113,3 +113,14 @@ func TestFastDecodeTakesRepeatedNamesInDifferentObjects(t *testing.T) {
 		}
 	}
 }
+
+// The scan never panics, whatever it is given (it runs after json-iterator
+// has accepted the document, but must not rely on it).
+func TestNoDuplicateFieldsTakesAnyInput(t *testing.T) {
+	for _, js := range []string{"", "}", "]", ",", `"a"`, `{"a":1}}`, `]]],"x":`, `{"a`, `[{"a":1,"a":2}]`} {
+		_ = noDuplicateFields([]byte(js))
+	}
+	if noDuplicateFields([]byte(`[{"a":1,"a":2}]`)) {
+		t.Fatal("a duplicate inside an array item went unseen")
+	}
+}
