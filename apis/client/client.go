@@ -34,9 +34,6 @@ type Options struct {
 	// TLS replaces the TLS settings the config gives (a node's own
 	// certificate, renewed while it runs).
 	TLS *tls.Config
-	// MaxIdleConnsPerHost is how many idle request connections are kept
-	// per master; 0 means 256.
-	MaxIdleConnsPerHost int
 	// Multiplex sends every request over HTTP/2, one connection per
 	// master. For a node's agent: its requests are few at a time but
 	// its nodes many, and a pool of HTTP/1.1 connections per node would
@@ -87,7 +84,7 @@ func New(cfg *Config, opts Options) (*Client, error) {
 				return nil, err
 			}
 		}
-		unary, stream = newTransports(tc, opts.MaxIdleConnsPerHost)
+		unary, stream = newTransports(tc)
 		if opts.Multiplex {
 			unary = stream
 		}
@@ -105,12 +102,9 @@ func New(cfg *Config, opts Options) (*Client, error) {
 // Long requests (watches, logs, exec, image imports) stay on HTTP/2, where
 // they share one connection per master instead of holding one each, and
 // where exec can stream stdin and output at once.
-func newTransports(tc *tls.Config, idlePerHost int) (unary, stream *http.Transport) {
-	if idlePerHost <= 0 {
-		idlePerHost = 256
-	}
+func newTransports(tc *tls.Config) (unary, stream *http.Transport) {
 	stream = http.DefaultTransport.(*http.Transport).Clone()
-	stream.MaxIdleConns, stream.MaxIdleConnsPerHost = 1024, idlePerHost
+	stream.MaxIdleConns, stream.MaxIdleConnsPerHost = 1024, 256
 	stream.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	stream.TLSClientConfig = tc
 	stream.ForceAttemptHTTP2 = true
