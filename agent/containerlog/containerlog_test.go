@@ -108,7 +108,9 @@ func TestFollowSeesNewLinesAndRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := out.String(); got != "first\nsecond line that is long enough to rotate\nthird\n" {
-		t.Fatalf("followed %q", got)
+		cur, _ := os.ReadFile(path)
+		old, _ := os.ReadFile(path + ".1")
+		t.Fatalf("followed %q; files %q %q", got, old, cur)
 	}
 }
 

@@ -104,7 +104,9 @@ func Read(ctx context.Context, path string, opts ReadOptions, w io.Writer) error
 			lines = append(lines, splitLines(raw[:i+1])...)
 			offset = int64(i + 1)
 		}
-		f.Close()
+		if !opts.Follow {
+			f.Close()
+		}
 	}
 	if opts.Tail >= 0 && int64(len(lines)) > opts.Tail {
 		lines = lines[int64(len(lines))-opts.Tail:]
@@ -112,6 +114,9 @@ func Read(ctx context.Context, path string, opts ReadOptions, w io.Writer) error
 	for _, l := range lines {
 		if rec, ok := parse(l); ok {
 			if err := emit(rec); err != nil {
+				if f != nil && opts.Follow {
+					f.Close()
+				}
 				return ignoreLimit(err)
 			}
 		}
@@ -119,21 +124,33 @@ func Read(ctx context.Context, path string, opts ReadOptions, w io.Writer) error
 	if !opts.Follow {
 		return nil
 	}
-	return follow(ctx, path, offset, opts, emit)
+	// Follow goes on in the file just read, not in whatever path names by
+	// now: a rotation in between would make offset point into another
+	// file.
+	return follow(ctx, path, f, offset, opts, emit)
 }
 
-// follow reads lines appended to path from offset. It keeps the file open,
-// so a rotation cannot hand its inode to another file: at the end of the
-// open file it checks whether path now names a new one, drains the old and
-// moves on.
-func follow(ctx context.Context, path string, offset int64, opts ReadOptions, emit func(record) error) error {
-	var f *os.File
+// follow reads lines appended to f (path when nil) from offset. It keeps
+// the file open, so a rotation cannot hand its inode to another file: at
+// the end of the open file it checks whether path now names a new one,
+// drains the old and moves on. It closes f.
+func follow(ctx context.Context, path string, f *os.File, offset int64, opts ReadOptions, emit func(record) error) error {
+	if f != nil {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return err
+		}
+	}
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
 	}()
 	var pending []byte
+	// movedOn: path names another file than f. The writer closed f
+	// before the rename, but it may have appended to it after our last
+	// read: f is read to its end once more before the switch.
+	movedOn := false
 	buf := make([]byte, 64<<10)
 	tick := time.NewTicker(opts.Poll)
 	defer tick.Stop()
@@ -168,9 +185,11 @@ func follow(ctx context.Context, path string, offset int64, opts ReadOptions, em
 					}
 					pending = pending[i+1:]
 				}
-			} else if rotatedAway(f, path) {
+			} else if movedOn {
 				f.Close()
-				f, offset, pending, progressed = nil, 0, nil, true
+				f, offset, pending, progressed, movedOn = nil, 0, nil, true, false
+			} else if rotatedAway(f, path) {
+				movedOn, progressed = true, true
 			}
 		}
 		if progressed {
