@@ -60,8 +60,11 @@ func New(cfg Config) *Controller {
 		OnAdd: enqueue, OnUpdate: func(_, obj apis.Object) { enqueue(obj) }, OnDelete: enqueue,
 	})
 	// An Endpoints object changed or deleted by someone else is put back.
+	// One arriving in the cache is synced again too: a sync that ran
+	// before the cache had it found its create refused as a duplicate,
+	// and may have seen fewer pods than there now are.
 	cfg.Endpoints.AddHandler(reconcile.Handler{
-		OnUpdate: func(_, obj apis.Object) { enqueue(obj) }, OnDelete: enqueue,
+		OnAdd: enqueue, OnUpdate: func(_, obj apis.Object) { enqueue(obj) }, OnDelete: enqueue,
 	})
 	cfg.Pods.AddHandler(reconcile.Handler{
 		OnAdd: func(obj apis.Object) { c.podChanged(nil, obj.(*corev1.Pod)) },

@@ -132,6 +132,8 @@ func TestControllerFollowsPods(t *testing.T) {
 				t.Fatalf("timed out: %s; endpoints %+v", what, get())
 			}
 			time.Sleep(2 * time.Millisecond)
+			// Retries after a conflict wait on the fake clock.
+			env.Clock.Step(10 * time.Millisecond)
 		}
 	}
 	for _, p := range []*corev1.Pod{webPod("web-a", "10.42.0.1", true, "http"), webPod("web-b", "10.42.0.2", false, "http")} {

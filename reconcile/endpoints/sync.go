@@ -45,6 +45,8 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: maps.Clone(svc.Labels)},
 			Subsets:    subsets,
 		}
+		// Already there means the cache lags a create of ours; its
+		// arrival there syncs this key again.
 		if _, err := c.cfg.Writer.Create(ctx, "Endpoints", ep); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating the endpoints of %s: %w", key, err)
 		}
