@@ -42,7 +42,8 @@ func (m *masterProc) runControllers(ctx context.Context) {
 		SyncPeriod: m.cfg.HPASyncPeriod, Logger: log})
 	volRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: volume.Name, Instance: m.id, Logger: log})
 	volumes := volume.New(volume.Config{Claims: infs.For("PersistentVolumeClaim"), Volumes: infs.For("PersistentVolume"),
-		Classes: infs.For("StorageClass"), Nodes: infs.For("Node"), Pods: infs.For("Pod"), Writer: w, Recorder: volRec, Logger: log})
+		Classes: infs.For("StorageClass"), Nodes: infs.For("Node"), Pods: infs.For("Pod"), Reader: m.store, Writer: w, Recorder: volRec,
+		Logger: log})
 	pdbRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: disruption.Name, Instance: m.id, Logger: log})
 	budgets := disruption.New(disruption.Config{Budgets: infs.For("PodDisruptionBudget"), Pods: infs.For("Pod"), Writer: w,
 		Recorder: pdbRec, Logger: log})

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/skiffhq/skiff/apis"
+	"github.com/skiffhq/skiff/apis/storage"
 	"github.com/skiffhq/skiff/reconcile"
 	"github.com/skiffhq/skiff/reconcile/queue"
 	corev1 "k8s.io/api/core/v1"
@@ -19,7 +20,11 @@ const Name = "persistentvolume-controller"
 type Config struct {
 	Claims, Volumes, Classes, Nodes, Pods *reconcile.Informer
 	Writer                                reconcile.Writer
-	Recorder                              reconcile.Recorder
+	// Reader confirms that a claim has let go of a volume before the
+	// volume loses its protection or is reclaimed: the claims cache may
+	// lag the volumes cache.
+	Reader   storage.Reader
+	Recorder reconcile.Recorder
 	// Clock drives the retry backoff.
 	Clock  clock.WithDelayedExecution
 	Queue  queue.Config

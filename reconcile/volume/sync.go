@@ -319,6 +319,17 @@ func (c *Controller) syncVolume(ctx context.Context, key string) error {
 		}
 	}
 	bound := ref != nil && pvc != nil && pvc.UID == ref.UID && pvc.Spec.VolumeName == pv.Name
+	if ref != nil && !bound {
+		// What looks let go may be the claims cache lagging (the claim
+		// named this volume after the cache last heard of it): ask the
+		// store before letting go of data.
+		live, err := c.liveClaim(ctx, ref)
+		if err != nil {
+			return err
+		}
+		pvc = live
+		bound = pvc != nil && pvc.UID == ref.UID && pvc.Spec.VolumeName == pv.Name
+	}
 	protected := slices.Contains(pv.Finalizers, apis.FinalizerVolumeProtection)
 	switch {
 	case pv.DeletionTimestamp != nil && protected && !bound:
@@ -371,6 +382,19 @@ func (c *Controller) syncVolume(ctx context.Context, key string) error {
 	}
 	c.log.Info("released volume deleted", "volume", pv.Name, "claim", ref.Namespace+"/"+ref.Name)
 	return nil
+}
+
+// liveClaim reads the claim ref names from the store; nil when there is
+// none.
+func (c *Controller) liveClaim(ctx context.Context, ref *corev1.ObjectReference) (*corev1.PersistentVolumeClaim, error) {
+	rec, err := c.cfg.Reader.Get(ctx, c.cfg.Claims.Resource(), ref.Namespace, ref.Name, true)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading claim %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	return rec.Object().(*corev1.PersistentVolumeClaim), nil
 }
 
 // forgetNode removes the node the scheduler chose from an unbound claim.

@@ -29,7 +29,7 @@ func start(t *testing.T) *harness {
 	infs := reconcile.NewInformers(env.Store, env.Registry, env.Log)
 	rec := &reconciletest.Recorder{}
 	c := New(Config{Claims: infs.For("PersistentVolumeClaim"), Volumes: infs.For("PersistentVolume"), Classes: infs.For("StorageClass"),
-		Nodes: infs.For("Node"), Pods: infs.For("Pod"), Writer: env.Writer, Recorder: rec, Clock: env.Clock, Logger: env.Log})
+		Nodes: infs.For("Node"), Pods: infs.For("Pod"), Reader: env.Store, Writer: env.Writer, Recorder: rec, Clock: env.Clock, Logger: env.Log})
 	env.Run(t, reconcile.Name("informers", infs), reconcile.Name(Name, c))
 	h := &harness{t: t, env: env, rec: rec}
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{corev1.LabelHostname: "n1"},
