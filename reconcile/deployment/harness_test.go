@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
@@ -251,26 +252,67 @@ func (h *harness) counts() (byImage map[string]int, total, ready int) {
 	return byImage, total, ready
 }
 
-// watch checks check on every state of the pods it sees until the
-// returned stop is called; stop reports the first failure.
+// watch checks check on every state of the pods, as the store's watch
+// reports them one revision after another, until the returned stop is
+// called; stop reports the first failure. (Polling could miss a state
+// that lasts a moment, such as none running during a Recreate.)
 func (h *harness) watch(check func(byImage map[string]int, total, ready int) error) (stop func()) {
 	h.t.Helper()
+	list, err := h.store.List(h.ctx, h.res("Pod"), storage.ListOptions{Stale: true})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	w, err := h.store.Watch(h.ctx, h.res("Pod"), storage.WatchOptions{ResourceVersion: list.Revision})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	active := map[string]*corev1.Pod{}
+	put := func(p *corev1.Pod, deleted bool) {
+		if deleted || p.DeletionTimestamp != nil {
+			delete(active, p.Name)
+		} else {
+			active[p.Name] = p
+		}
+	}
+	for _, r := range list.Items {
+		put(r.Object().(*corev1.Pod), false)
+	}
+	checkNow := func() error {
+		byImage, ready := map[string]int{}, 0
+		for _, p := range active {
+			byImage[p.Spec.Containers[0].Image]++
+			if isReady(p) {
+				ready++
+			}
+		}
+		return check(byImage, len(active), ready)
+	}
 	quit := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
+		defer w.Stop()
+		last := list.Revision
 		for {
 			select {
 			case <-quit:
-				done <- nil
+				done <- checkNow()
 				return
-			default:
+			case ev, ok := <-w.Events():
+				if !ok {
+					done <- fmt.Errorf("the pod watch ended: %v", w.Err())
+					return
+				}
+				// A revision's events are one change: check the state
+				// before it once all of the last one's are in.
+				if ev.Revision != last {
+					if err := checkNow(); err != nil {
+						done <- err
+						return
+					}
+					last = ev.Revision
+				}
+				put(ev.Object.Object().(*corev1.Pod), ev.Type == storage.Deleted)
 			}
-			byImage, total, ready := h.counts()
-			if err := check(byImage, total, ready); err != nil {
-				done <- err
-				return
-			}
-			time.Sleep(200 * time.Microsecond)
 		}
 	}()
 	return func() {

@@ -143,9 +143,9 @@ func find(conds []autoscalingv2.HorizontalPodAutoscalerCondition, typ autoscalin
 func TestBelowMinimumScalesWithoutMetrics(t *testing.T) {
 	env := reconciletest.NewEnv(t)
 	infs := reconcile.NewInformers(env.Store, env.Registry, env.Log)
-	rec := &reconciletest.Recorder{}
+	events := &reconciletest.Recorder{}
 	c := New(Config{Autoscalers: infs.For("HorizontalPodAutoscaler"), Deployments: infs.For("Deployment"), ReplicaSets: infs.For("ReplicaSet"),
-		Pods: infs.For("Pod"), Metrics: &fakeMetrics{}, Writer: env.Writer, Recorder: rec, Clock: env.Clock, Logger: env.Log})
+		Pods: infs.For("Pod"), Metrics: &fakeMetrics{}, Writer: env.Writer, Recorder: events, Clock: env.Clock, Logger: env.Log})
 	labels := map[string]string{"app": "web"}
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}, Spec: appsv1.DeploymentSpec{
 		Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -171,15 +171,14 @@ func TestBelowMinimumScalesWithoutMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ptr.Deref(rec.Object().(*appsv1.Deployment).Spec.Replicas, 0) == 3 {
+		// The event is recorded after the write: wait for both.
+		scaled := ptr.Deref(rec.Object().(*appsv1.Deployment).Spec.Replicas, 0) == 3
+		if scaled && events.Has("Normal SuccessfulRescale New size: 3; reason: Current number of replicas below Spec.MinReplicas") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("not scaled to the minimum")
+			t.Fatalf("scaled to the minimum: %v; events: %s", scaled, events)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	if !rec.Has("Normal SuccessfulRescale New size: 3; reason: Current number of replicas below Spec.MinReplicas") {
-		t.Fatalf("events: %s", rec)
 	}
 }
