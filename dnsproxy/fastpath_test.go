@@ -3,6 +3,7 @@ package dnsproxy
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -61,9 +62,16 @@ func TestFastPathAnswersAsTheNormalPathAndFollowsTheTable(t *testing.T) {
 	if got := rrTexts(first.Answer); len(got) != 1 || got[0] != "A 10.96.0.10" {
 		t.Fatalf("first answer %v", got)
 	}
-	s.fast.mu.RLock()
-	stored := len(s.fast.m)
-	s.fast.mu.RUnlock()
+	// The reply is stored after it is sent: wait for it.
+	stored := 0
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.fast.mu.RLock()
+		stored = len(s.fast.m)
+		s.fast.mu.RUnlock()
+		if stored != 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if stored != 1 {
 		t.Fatalf("%d packed replies after one query, want 1", stored)
 	}
