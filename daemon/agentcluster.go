@@ -61,8 +61,7 @@ func (a *agentCluster) PersistentVolume(ctx context.Context, name string) (*core
 }
 
 func (a *agentCluster) UpdatePodStatus(ctx context.Context, pod *corev1.Pod) error {
-	_, err := a.c.UpdateStatus(ctx, typed(pod, "v1", "Pod"))
-	return err
+	return a.c.UpdateStatusOnly(ctx, typed(pod, "v1", "Pod"))
 }
 
 func (a *agentCluster) DeletePod(ctx context.Context, namespace, name string, uid types.UID) error {
@@ -94,13 +93,12 @@ func (a *agentCluster) CreateEvent(ctx context.Context, ev *corev1.Event) error 
 	if ev.Count > 1 {
 		// A repeat: count it on the event written before (no
 		// resourceVersion: the agent is its only writer).
-		_, err := a.c.Update(ctx, typed(ev.DeepCopy(), "v1", "Event"))
+		err := a.c.UpdateOnly(ctx, typed(ev.DeepCopy(), "v1", "Event"))
 		if !apierrors.IsNotFound(err) {
 			return err
 		}
 	}
-	_, err := a.c.Create(ctx, typed(ev, "v1", "Event"))
-	return err
+	return a.c.CreateOnly(ctx, typed(ev, "v1", "Event"))
 }
 
 func nodeOf(o apis.Object, err error) (*corev1.Node, error) {
