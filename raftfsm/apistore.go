@@ -24,6 +24,7 @@ type APIStore struct {
 type backend interface {
 	Apply(ctx context.Context, cmd []byte) (*Result, error)
 	ReadIndex(ctx context.Context) error
+	ReadIndexFor(ctx context.Context, kind string) error
 	FSM() *FSM
 }
 
@@ -32,9 +33,9 @@ var _ storage.Store = (*APIStore)(nil)
 // NewAPIStore returns the storage the API serves from.
 func NewAPIStore(n *Node) *APIStore { return &APIStore{node: n} }
 
-func (s *APIStore) view(ctx context.Context, stale bool) (*View, error) {
+func (s *APIStore) view(ctx context.Context, kind string, stale bool) (*View, error) {
 	if !stale {
-		if err := s.node.ReadIndex(ctx); err != nil {
+		if err := s.node.ReadIndexFor(ctx, kind); err != nil {
 			return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("linearizable read: %v", err))
 		}
 	}
@@ -43,7 +44,7 @@ func (s *APIStore) view(ctx context.Context, stale bool) (*View, error) {
 
 // Get implements storage.Reader.
 func (s *APIStore) Get(ctx context.Context, res *resources.Resource, namespace, name string, stale bool) (storage.Record, error) {
-	v, err := s.view(ctx, stale)
+	v, err := s.view(ctx, res.Kind, stale)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ type continueToken struct {
 // List implements storage.Reader. Pages after the first read the state as it
 // is when they are asked for, like Kubernetes' inconsistent continuation.
 func (s *APIStore) List(ctx context.Context, res *resources.Resource, opts storage.ListOptions) (*storage.ListResult, error) {
-	v, err := s.view(ctx, opts.Stale)
+	v, err := s.view(ctx, res.Kind, opts.Stale)
 	if err != nil {
 		return nil, err
 	}

@@ -138,6 +138,34 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	}
 }
 
+// ReadIndexFor is ReadIndex for a read of one kind. On the leader it
+// returns without waiting for the FSM when no write of that kind is on its
+// way through Raft (see kindsInFlight); else, and on a follower, it is
+// ReadIndex.
+func (n *Node) ReadIndexFor(ctx context.Context, kind string) error {
+	if n.leaderReadsNow(kind) {
+		return nil
+	}
+	return n.ReadIndex(ctx)
+}
+
+// leaderReadsNow reports whether this master may read kind from its own
+// state as it is: it leads, in the term whose no-op it applied (so it has
+// led all along since), no write of kind is in flight, and it still leads
+// now (a heartbeat round, or being the sole voter).
+func (n *Node) leaderReadsNow(kind string) bool {
+	n.mu.Lock()
+	term := n.readyTerm
+	n.mu.Unlock()
+	if term == 0 || n.raft.State() != raft.Leader || n.raft.CurrentTerm() != term || n.group.inflight.busy(kind) {
+		return false
+	}
+	if n.soleVoter() {
+		return true
+	}
+	return n.raft.VerifyLeader().Error() == nil && n.raft.CurrentTerm() == term
+}
+
 func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 	if n.raft.State() != raft.Leader {
 		addr, err := n.LeaderAPI()

@@ -27,6 +27,7 @@ import (
 // another 5-25% at 16 clients in three pairs of runs.
 type groupCommit struct {
 	raft     raftApplier
+	inflight *kindsInFlight // what the groups on their way write
 	queue    chan *groupReq
 	slots    chan struct{}
 	maxGroup int
@@ -66,7 +67,8 @@ func newGroupCommit(r raftApplier, maxGroup int) *groupCommit {
 
 // newGroupCommitN lets inflight groups be in flight (tests use two).
 func newGroupCommitN(r raftApplier, maxGroup, inflight int) *groupCommit {
-	g := &groupCommit{raft: r, queue: make(chan *groupReq, 4096), slots: make(chan struct{}, inflight), maxGroup: maxGroup, sleep: time.Sleep}
+	g := &groupCommit{raft: r, inflight: newKindsInFlight(), queue: make(chan *groupReq, 4096), slots: make(chan struct{}, inflight),
+		maxGroup: maxGroup, sleep: time.Sleep}
 	for range inflight {
 		g.slots <- struct{}{}
 	}
@@ -103,7 +105,14 @@ func (g *groupCommit) loop() {
 		group := drain(first, g.queue, g.maxGroup)
 		last = len(group)
 		var final raft.ApplyFuture
-		for _, r := range group {
+		type counted struct {
+			kind string
+			any  bool
+		}
+		kinds := make([]counted, len(group))
+		for i, r := range group {
+			// Counted before Raft has it, so before it can commit.
+			kinds[i].kind, kinds[i].any = g.inflight.add(r.cmd)
 			final = g.raft.Apply(r.cmd, applyTimeout)
 			r.future <- final
 		}
@@ -111,6 +120,9 @@ func (g *groupCommit) loop() {
 		// last entry is (applied, refused or failed).
 		go func() {
 			_ = final.Error()
+			for _, k := range kinds {
+				g.inflight.done(k.kind, k.any)
+			}
 			g.slots <- struct{}{}
 		}()
 	}

@@ -25,6 +25,8 @@ func (b *localBackend) FSM() *FSM { return b.fsm }
 
 func (b *localBackend) ReadIndex(context.Context) error { return nil }
 
+func (b *localBackend) ReadIndexFor(context.Context, string) error { return nil }
+
 func (b *localBackend) Apply(_ context.Context, cmd []byte) (*Result, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

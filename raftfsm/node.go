@@ -98,12 +98,16 @@ type Node struct {
 	mu          sync.Mutex
 	leading     bool
 	leaderReady chan struct{} // closed once this leader's no-op is applied
-	leaderStop  context.CancelFunc
-	leaderWork  []func(ctx context.Context)
-	leaderDone  sync.WaitGroup
-	notifyCh    chan bool
-	stopCh      chan struct{}
-	stopOnce    sync.Once
+	// readyTerm is the term whose no-op this leader applied, 0 when not
+	// leading: every entry of earlier terms is applied, and every entry
+	// of this one went through its group commit.
+	readyTerm  uint64
+	leaderStop context.CancelFunc
+	leaderWork []func(ctx context.Context)
+	leaderDone sync.WaitGroup
+	notifyCh   chan bool
+	stopCh     chan struct{}
+	stopOnce   sync.Once
 }
 
 // NewNode opens (or creates) the Raft state under cfg.Dir and starts the
@@ -264,8 +268,10 @@ func (n *Node) stepUp() {
 		// Apply our own no-op: once it is applied, the FSM holds every
 		// entry committed by earlier leaders and every later entry reaches
 		// the FSM, which is what linearizable reads wait on.
+		var term uint64
 		for ctx.Err() == nil {
 			cmd, _ := Encode(MsgNoop, struct{}{})
+			term = n.raft.CurrentTerm()
 			err := n.raft.Apply(cmd, 5*time.Second).Error()
 			if err == nil {
 				break
@@ -279,6 +285,15 @@ func (n *Node) stepUp() {
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		// Only if the no-op surely went into the log in the term it
+		// was appended in; else reads take the longer way all term.
+		if n.raft.CurrentTerm() == term {
+			n.mu.Lock()
+			if n.leaderReady == ready {
+				n.readyTerm = term
+			}
+			n.mu.Unlock()
 		}
 		close(ready)
 		n.log.Info("leading", "id", n.cfg.ID)
@@ -300,6 +315,7 @@ func (n *Node) stepDown() {
 	n.leading = false
 	n.leaderStop()
 	n.leaderReady = make(chan struct{})
+	n.readyTerm = 0
 	n.mu.Unlock()
 	n.leaderDone.Wait()
 	n.log.Info("no longer leading", "id", n.cfg.ID)

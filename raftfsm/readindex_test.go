@@ -10,7 +10,8 @@ import (
 	"github.com/skiffhq/skiff/apis/resources"
 )
 
-// A sole voter answers read indexes without a heartbeat round; once the
+// A sole voter answers read indexes (and reads of kinds with no write in
+// flight) without a heartbeat round; once the
 // configuration names a second voter (even before it is committed) it
 // asks for one again, and without a quorum the read fails instead of
 // answering from a leadership it can no longer prove.
@@ -41,6 +42,9 @@ func TestReadIndexOfASoleVoter(t *testing.T) {
 	if err := n.ReadIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if !n.leaderReadsNow("ConfigMap") {
+		t.Fatal("with no write in flight, the sole voter does not read at once")
+	}
 	// A second voter that never answers: the change cannot commit, but
 	// the latest configuration counts it.
 	n.raft.AddVoter("m2", "127.0.0.1:1", 0, 0)
@@ -54,5 +58,8 @@ func TestReadIndexOfASoleVoter(t *testing.T) {
 	defer cancelShort()
 	if _, err := n.LeaderReadIndex(short); err == nil {
 		t.Fatal("a read index without a quorum to prove leadership")
+	}
+	if n.leaderReadsNow("ConfigMap") {
+		t.Fatal("reads at once without a quorum to prove leadership")
 	}
 }
