@@ -24,7 +24,7 @@ func (m *masterProc) runControllers(ctx context.Context) {
 	w := reconcile.NewStoreWriter(reconcile.StoreWriterConfig{Store: m.store, Registry: m.reg})
 	rec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: replicaset.Name, Instance: m.id, Logger: log})
 	// Every controller asks its informers for what it needs before they run.
-	rs := replicaset.New(replicaset.Config{ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"),
+	rs := replicaset.New(replicaset.Config{ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"), StatusBatch: replicaset.DefaultStatusBatch,
 		Writer: w, Recorder: rec, Logger: log})
 	deployRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: deployment.Name, Instance: m.id, Logger: log})
 	deploy := deployment.New(deployment.Config{Deployments: infs.For("Deployment"), ReplicaSets: infs.For("ReplicaSet"),

@@ -210,6 +210,14 @@ func (q *Queue) NumRequeues(key string) int {
 	return q.failures[key]
 }
 
+// Idle reports whether no key is ready, being processed or due again
+// after processing (delayed keys may be waiting).
+func (q *Queue) Idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ready) == 0 && len(q.dirty) == 0 && len(q.processing) == 0
+}
+
 // Len is the number of keys ready to be handed out.
 func (q *Queue) Len() int {
 	q.mu.Lock()

@@ -247,3 +247,35 @@ func TestNeverConcurrentlyAndNothingLost(t *testing.T) {
 		t.Fatalf("%d times a key was processed by two workers at once", n)
 	}
 }
+
+func TestIdle(t *testing.T) {
+	q, clk := newFake()
+	if !q.Idle() {
+		t.Fatal("a new queue is not idle")
+	}
+	q.AddAfter("later", time.Second)
+	if !q.Idle() {
+		t.Fatal("a delayed key makes the queue busy before it is due")
+	}
+	q.Add("a")
+	if q.Idle() {
+		t.Fatal("idle with a key ready")
+	}
+	k := get(t, q)
+	if q.Idle() {
+		t.Fatal("idle while a key is processed")
+	}
+	q.Add(k) // due again after Done
+	q.Done(k)
+	if q.Idle() {
+		t.Fatal("idle with a key due again")
+	}
+	q.Done(get(t, q))
+	if !q.Idle() {
+		t.Fatal("not idle once everything is done")
+	}
+	clk.Step(time.Second)
+	if q.Idle() {
+		t.Fatal("idle with the delayed key due")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/reconcile"
@@ -25,6 +26,8 @@ const (
 	// DefaultBurst bounds the pods created or deleted by one sync; the rest
 	// follow in the next syncs, once the cache shows these.
 	DefaultBurst = 500
+	// DefaultStatusBatch is the StatusBatch the servers use.
+	DefaultStatusBatch = 100 * time.Millisecond
 )
 
 // Config configures the controller.
@@ -39,6 +42,13 @@ type Config struct {
 	Clock   clock.WithDelayedExecution
 	Workers int
 	Burst   int
+	// StatusBatch gathers the syncs that pod changes which can only move
+	// the counts in a ReplicaSet's status (a pod ready, running, added
+	// while more are expected) ask for: one sync at most this long after
+	// the first, instead of one per pod. Zero syncs at once. Each sync
+	// walks all of the ReplicaSet's pods, so when 10,000 report Running
+	// one by one, syncing for each took a third of the master's CPU.
+	StatusBatch time.Duration
 	// NameSuffix returns the random part of a new pod's name; default 5
 	// random lowercase letters and digits.
 	NameSuffix func() string
@@ -93,7 +103,15 @@ func New(cfg Config) *Controller {
 	cfg.Pods.AddIndex(reconcile.IndexControllerUID, reconcile.ControllerUIDIndex)
 	cfg.ReplicaSets.AddHandler(reconcile.Handler{
 		OnAdd:    func(obj apis.Object) { c.ctrl.Enqueue(reconcile.Key(obj)) },
-		OnUpdate: func(_, obj apis.Object) { c.ctrl.Enqueue(reconcile.Key(obj)) },
+		OnUpdate: func(old, obj apis.Object) {
+			if old.GetGeneration() == obj.GetGeneration() && (old.GetDeletionTimestamp() == nil) == (obj.GetDeletionTimestamp() == nil) {
+				// A status write (most often this controller's own):
+				// syncing at once for each would chase the counts.
+				c.enqueueCount(reconcile.Key(obj))
+				return
+			}
+			c.ctrl.Enqueue(reconcile.Key(obj))
+		},
 		OnDelete: func(obj apis.Object) { c.ctrl.Enqueue(reconcile.Key(obj)) },
 	})
 	cfg.Pods.AddHandler(reconcile.Handler{OnAdd: c.podAdded, OnUpdate: c.podUpdated, OnDelete: c.podDeleted})
@@ -153,7 +171,17 @@ func (c *Controller) podAdded(obj apis.Object) {
 	if pod.DeletionTimestamp != nil {
 		c.exp.DeletionObserved(key, reconcile.Key(pod))
 	}
-	c.ctrl.Enqueue(key)
+	if c.exp.Satisfied(key) {
+		c.ctrl.Enqueue(key)
+	} else {
+		c.enqueueCount(key) // more to come: no sync may act before they are seen
+	}
+}
+
+// enqueueCount syncs key after StatusBatch: for changes that can only
+// move the counts in its status.
+func (c *Controller) enqueueCount(key string) {
+	c.ctrl.Queue().AddAfter(key, c.cfg.StatusBatch)
 }
 
 func (c *Controller) podUpdated(oldObj, obj apis.Object) {
@@ -167,7 +195,12 @@ func (c *Controller) podUpdated(oldObj, obj apis.Object) {
 		if pod.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
 			c.exp.DeletionObserved(key, reconcile.Key(pod))
 		}
-		c.ctrl.Enqueue(key)
+		if wasOwned && oldKey == key && (pod.DeletionTimestamp == nil) == (old.DeletionTimestamp == nil) &&
+			isActive(pod) == isActive(old) && labels.Equals(pod.Labels, old.Labels) {
+			c.enqueueCount(key) // readiness or status: counted in status only
+		} else {
+			c.ctrl.Enqueue(key)
+		}
 		return
 	}
 	if metav1.GetControllerOfNoCopy(pod) == nil {

@@ -106,8 +106,11 @@ type harness struct {
 type option func(*harnessConfig)
 
 type harnessConfig struct {
-	wrapReader func(storage.Store) storage.Reader
+	wrapReader  func(storage.Store) storage.Reader
+	statusBatch time.Duration
 }
+
+func withStatusBatch(d time.Duration) option { return func(hc *harnessConfig) { hc.statusBatch = d } }
 
 // newHarness starts the controller over an in-memory store with the
 // default namespace.
@@ -130,7 +133,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	h.podCache = infs.For("Pod")
 	h.c = New(Config{
 		ReplicaSets: infs.For("ReplicaSet"), Pods: infs.For("Pod"),
-		Writer: h.fw, Recorder: h.rec, Clock: env.Clock, Logger: env.Log,
+		Writer: h.fw, Recorder: h.rec, Clock: env.Clock, StatusBatch: hc.statusBatch, Logger: env.Log,
 	})
 	env.Run(t, infs, h.c)
 	return h

@@ -216,6 +216,41 @@ func TestStatusCountsReadyAvailableAndFullyLabeled(t *testing.T) {
 	}
 }
 
+// Pods turning ready are counted in one sync StatusBatch after the first,
+// not one sync each; a pod that ends is acted on at once.
+func TestStatusBatchGathersReadinessChanges(t *testing.T) {
+	h := newHarness(t, withStatusBatch(time.Second))
+	rs := h.createRS(webRS(3))
+	eventually(t, "3 pods", func() bool { return len(h.owned(rs)) == 3 })
+	h.clk.Step(time.Second) // the adds' batched sync
+	// Settled: the count written, its own update event synced, twice
+	// in a row (the event's handler runs just after the cache has it).
+	settled := func() bool {
+		cached, ok := h.c.cfg.ReplicaSets.Get("default", "web")
+		return ok && cached.(*appsv1.ReplicaSet).Status.Replicas == 3 && h.c.Queue().Idle()
+	}
+	eventually(t, "3 replicas counted and synced", func() bool {
+		if !settled() {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+		return settled()
+	})
+	owned := podNames(h.owned(rs))
+	syncsBefore := h.fw.count("UpdateStatus")
+	h.editPod(owned[0], ready(h.clk.Now()))
+	h.editPod(owned[1], ready(h.clk.Now()))
+	quiet(t, "readiness not counted before the batch is due", func() bool { return h.rs("web").Status.ReadyReplicas == 0 })
+	h.clk.Step(time.Second)
+	eventually(t, "both counted", func() bool { return h.rs("web").Status.ReadyReplicas == 2 })
+	if n := h.fw.count("UpdateStatus") - syncsBefore; n != 1 {
+		t.Errorf("%d status writes for two pods turning ready, want 1", n)
+	}
+	// A pod that fails needs a replacement: no waiting for the batch.
+	h.editPod(owned[2], func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed })
+	eventually(t, "a replacement for the failed pod", func() bool { return len(activePods(h.owned(rs))) == 3 && len(h.owned(rs)) == 4 })
+}
+
 var podsResource = schema.GroupResource{Resource: "pods"}
 
 func TestWriteConflictRetriesThroughTheQueue(t *testing.T) {
