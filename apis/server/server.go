@@ -58,6 +58,10 @@ type Config struct {
 	// Services are the ranges of Services' cluster IPs and node ports;
 	// zero means DefaultServiceRanges.
 	Services ServiceRanges
+	// NodeWritesInFlight bounds the nodes' writes served at once (see
+	// nodewrites.go); zero means DefaultNodeWritesInFlight, negative no
+	// bound.
+	NodeWritesInFlight int
 }
 
 // Server is the HTTP API.
@@ -67,6 +71,8 @@ type Server struct {
 	reg   *resources.Registry
 	log   *slog.Logger
 	mux   *http.ServeMux
+	// nodeWrites holds a token per node write being served; nil: no bound.
+	nodeWrites chan struct{}
 }
 
 // New returns an API server.
@@ -86,7 +92,13 @@ func New(cfg Config) *Server {
 	if !cfg.Services.ClusterIPs.IsValid() {
 		cfg.Services = DefaultServiceRanges()
 	}
+	if cfg.NodeWritesInFlight == 0 {
+		cfg.NodeWritesInFlight = DefaultNodeWritesInFlight
+	}
 	s := &Server{cfg: cfg, store: cfg.Store, reg: cfg.Registry, log: cfg.Logger.With("component", "api")}
+	if cfg.NodeWritesInFlight > 0 {
+		s.nodeWrites = make(chan struct{}, cfg.NodeWritesInFlight)
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /livez", s.healthz)
@@ -133,7 +145,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.audit(r, code)
 	}()
 	if ok {
-		s.mux.ServeHTTP(rec, r)
+		if release, admitted := s.admitNodeWrite(rec, r); admitted {
+			defer release()
+			s.mux.ServeHTTP(rec, r)
+		}
 	}
 	served = true
 }
