@@ -102,7 +102,7 @@ func New(cfg Config) *Controller {
 	})
 	cfg.Pods.AddIndex(reconcile.IndexControllerUID, reconcile.ControllerUIDIndex)
 	cfg.ReplicaSets.AddHandler(reconcile.Handler{
-		OnAdd:    func(obj apis.Object) { c.ctrl.Enqueue(reconcile.Key(obj)) },
+		OnAdd: func(obj apis.Object) { c.ctrl.Enqueue(reconcile.Key(obj)) },
 		OnUpdate: func(old, obj apis.Object) {
 			if old.GetGeneration() == obj.GetGeneration() && (old.GetDeletionTimestamp() == nil) == (obj.GetDeletionTimestamp() == nil) {
 				// A status write (most often this controller's own):

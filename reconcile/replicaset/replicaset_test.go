@@ -222,19 +222,22 @@ func TestStatusBatchGathersReadinessChanges(t *testing.T) {
 	h := newHarness(t, withStatusBatch(time.Second))
 	rs := h.createRS(webRS(3))
 	eventually(t, "3 pods", func() bool { return len(h.owned(rs)) == 3 })
-	h.clk.Step(time.Second) // the adds' batched sync
-	// Settled: the count written, its own update event synced, twice
-	// in a row (the event's handler runs just after the cache has it).
+	// Settled: the count written and nothing left to sync but batches
+	// not due yet, twice in a row (an event's handler runs just after the
+	// cache has it). Batched syncs are due a second on.
 	settled := func() bool {
 		cached, ok := h.c.cfg.ReplicaSets.Get("default", "web")
 		return ok && cached.(*appsv1.ReplicaSet).Status.Replicas == 3 && h.c.Queue().Idle()
 	}
 	eventually(t, "3 replicas counted and synced", func() bool {
-		if !settled() {
-			return false
+		if settled() {
+			time.Sleep(20 * time.Millisecond)
+			if settled() {
+				return true
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-		return settled()
+		h.clk.Step(time.Second)
+		return false
 	})
 	owned := podNames(h.owned(rs))
 	syncsBefore := h.fw.count("UpdateStatus")
