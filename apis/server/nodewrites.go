@@ -19,7 +19,7 @@ import (
 // skiff-scalebench (1,000 nodes, 10,000 pods, 2 cores) serving them 8 at
 // a time raised pods bound per second from 430-560 to 1,040-1,700 and
 // brought the p99 of a get during the burst from 260-650 ms to 68-116 ms;
-// the last pod reported Running after 33-37 s instead of 19-23 s. Like
+// the last pod reported Running after 33-41 s instead of 19-26 s. Like
 // Kubernetes' priority and fairness, it queues a class of requests rather
 // than refusing them: a node's write waits its turn.
 const DefaultNodeWritesInFlight = 8
