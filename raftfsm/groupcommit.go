@@ -43,6 +43,9 @@ type raftApplier interface {
 type groupReq struct {
 	cmd    []byte
 	future chan raft.ApplyFuture
+	// kind and anyKind are what inflight counts cmd as.
+	kind    string
+	anyKind bool
 }
 
 // groupInflight is how many groups may be between Raft's apply channel and
@@ -105,14 +108,9 @@ func (g *groupCommit) loop() {
 		group := drain(first, g.queue, g.maxGroup)
 		last = len(group)
 		var final raft.ApplyFuture
-		type counted struct {
-			kind string
-			any  bool
-		}
-		kinds := make([]counted, len(group))
-		for i, r := range group {
+		for _, r := range group {
 			// Counted before Raft has it, so before it can commit.
-			kinds[i].kind, kinds[i].any = g.inflight.add(r.cmd)
+			r.kind, r.anyKind = g.inflight.add(r.cmd)
 			final = g.raft.Apply(r.cmd, applyTimeout)
 			r.future <- final
 		}
@@ -120,8 +118,8 @@ func (g *groupCommit) loop() {
 		// last entry is (applied, refused or failed).
 		go func() {
 			_ = final.Error()
-			for _, k := range kinds {
-				g.inflight.done(k.kind, k.any)
+			for _, r := range group {
+				g.inflight.done(r.kind, r.anyKind)
 			}
 			g.slots <- struct{}{}
 		}()

@@ -1,9 +1,6 @@
 package raftfsm
 
-import (
-	"encoding/json"
-	"sync"
-)
+import "sync"
 
 // kindsInFlight counts, per kind, the writes this leader has handed to
 // Raft and not yet seen applied. A linearizable read of a kind none of
@@ -74,7 +71,7 @@ func commandKind(cmd []byte) (kind string, any bool) {
 		var msg struct {
 			Kind string `json:"kind"`
 		}
-		if err := json.Unmarshal(cmd[1:], &msg); err != nil || msg.Kind == "" || msg.Kind == "Namespace" {
+		if err := decodeMsg(cmd[1:], &msg); err != nil || msg.Kind == "" || msg.Kind == "Namespace" {
 			return "", true
 		}
 		return msg.Kind, false

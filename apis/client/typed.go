@@ -169,11 +169,7 @@ func writeRequest(method string, res *resources.Resource, obj apis.Object, sub s
 
 // writeOnly is write without decoding the stored object the server
 // answers with.
-func (c *Client) writeOnly(ctx context.Context, method string, obj apis.Object, sub string, name string) error {
-	res, err := c.ResourceOf(obj)
-	if err != nil {
-		return err
-	}
+func (c *Client) writeOnly(ctx context.Context, method string, res *resources.Resource, obj apis.Object, sub string, name string) error {
 	req, err := writeRequest(method, res, obj, sub, name)
 	if err != nil {
 		return err
@@ -187,26 +183,43 @@ func (c *Client) writeOnly(ctx context.Context, method string, obj apis.Object, 
 // reporting its pods and their events (decoding the answers was about a
 // tenth of a thousand hollow agents' CPU in skiff-scalebench).
 func (c *Client) CreateOnly(ctx context.Context, obj apis.Object) error {
-	if obj.GetNamespace() == "" {
-		if res, err := c.ResourceOf(obj); err == nil && res.Namespaced {
-			return fmt.Errorf("%s %q: metadata.namespace is required", res.Kind, obj.GetName())
-		}
+	res, err := c.createResource(obj)
+	if err != nil {
+		return err
 	}
-	return c.writeOnly(ctx, http.MethodPost, obj, "", "")
+	return c.writeOnly(ctx, http.MethodPost, res, obj, "", "")
 }
 
 // UpdateOnly: see CreateOnly.
 func (c *Client) UpdateOnly(ctx context.Context, obj apis.Object) error {
-	return c.writeOnly(ctx, http.MethodPut, obj, "", obj.GetName())
+	res, err := c.ResourceOf(obj)
+	if err != nil {
+		return err
+	}
+	return c.writeOnly(ctx, http.MethodPut, res, obj, "", obj.GetName())
 }
 
 // UpdateStatusOnly: see CreateOnly.
 func (c *Client) UpdateStatusOnly(ctx context.Context, obj apis.Object) error {
-	return c.writeOnly(ctx, http.MethodPut, obj, "status", obj.GetName())
+	res, err := c.ResourceOf(obj)
+	if err != nil {
+		return err
+	}
+	return c.writeOnly(ctx, http.MethodPut, res, obj, "status", obj.GetName())
 }
 
 // Create stores a new object; namespaced objects need metadata.namespace.
 func (c *Client) Create(ctx context.Context, obj apis.Object) (apis.Object, error) {
+	res, err := c.createResource(obj)
+	if err != nil {
+		return nil, err
+	}
+	return c.write(ctx, http.MethodPost, res, obj, "", "")
+}
+
+// createResource returns the resource of an object to create, which must
+// name its namespace when the kind is namespaced.
+func (c *Client) createResource(obj apis.Object) (*resources.Resource, error) {
 	res, err := c.ResourceOf(obj)
 	if err != nil {
 		return nil, err
@@ -214,7 +227,7 @@ func (c *Client) Create(ctx context.Context, obj apis.Object) (apis.Object, erro
 	if res.Namespaced && obj.GetNamespace() == "" {
 		return nil, fmt.Errorf("%s %q: metadata.namespace is required", res.Kind, obj.GetName())
 	}
-	return c.write(ctx, http.MethodPost, res, obj, "", "")
+	return res, nil
 }
 
 // Update replaces an object (not its status). With metadata.resourceVersion
