@@ -7,6 +7,7 @@ import (
 
 	"github.com/skiffhq/skiff/apis/resources"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -35,6 +36,23 @@ const (
 // what the pod held, and then deletes it for good. grace, when not nil,
 // replaces the pod's own terminationGracePeriodSeconds.
 func MarkPodForDeletion(ctx context.Context, s Store, res *resources.Resource, namespace, name string, pre Preconditions,
+	grace *int64, now time.Time) (Record, PodDeletion, error) {
+	for attempt := 1; ; attempt++ {
+		rec, did, err := markPodForDeletion(ctx, s, res, namespace, name, pre, grace, now)
+		// A write in between (the agent reporting status) is no reason
+		// to fail a delete that named no resourceVersion: mark the pod
+		// as it is now.
+		if did == Marked && apierrors.IsConflict(err) && pre.ResourceVersion == 0 && attempt < markAttempts {
+			continue
+		}
+		return rec, did, err
+	}
+}
+
+// markAttempts bounds MarkPodForDeletion's tries against concurrent writes.
+const markAttempts = 5
+
+func markPodForDeletion(ctx context.Context, s Store, res *resources.Resource, namespace, name string, pre Preconditions,
 	grace *int64, now time.Time) (Record, PodDeletion, error) {
 	cur, err := s.Get(ctx, res, namespace, name, false)
 	if err != nil {
