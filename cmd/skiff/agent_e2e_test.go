@@ -769,9 +769,13 @@ spec:
 			}
 		}
 		waitFor(t, "2 replicas ready", 60*time.Second, running(2))
-		if out := mustCLI(t, admin, "", "get", "rs", "web", "-o", "json"); !strings.Contains(out, `"readyReplicas": 2`) && !strings.Contains(out, `"readyReplicas":2`) {
-			t.Fatalf("ReplicaSet status:\n%s", out)
-		}
+		// The controller counts readiness in batches (100 ms).
+		waitFor(t, "the ReplicaSet counting them", 10*time.Second, func() error {
+			if out := mustCLI(t, admin, "", "get", "rs", "web", "-o", "json"); !strings.Contains(out, `"readyReplicas": 2`) && !strings.Contains(out, `"readyReplicas":2`) {
+				return fmt.Errorf("ReplicaSet status:\n%s", out)
+			}
+			return nil
+		})
 		// A Service in front of them: its cluster IP balances over both,
 		// from the host, through the agent's nftables proxy.
 		mustCLI(t, admin, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}\n", "apply", "-f", "-")
