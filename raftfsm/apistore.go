@@ -83,7 +83,7 @@ func (s *APIStore) List(ctx context.Context, res *resources.Resource, opts stora
 	var last string
 	more := false
 	v.Scan(res.Kind, opts.Namespace, after, func(r *record) bool {
-		if !filter.Matches(r.obj) {
+		if !filter.matches(recordView(r)) {
 			return true
 		}
 		if opts.Limit > 0 && int64(len(out.Items)) == opts.Limit {
@@ -91,7 +91,7 @@ func (s *APIStore) List(ctx context.Context, res *resources.Resource, opts stora
 			return false
 		}
 		out.Items = append(out.Items, r)
-		last = idKey(r.obj.GetNamespace(), r.obj.GetName())
+		last = idKey(r.meta.GetNamespace(), r.meta.GetName())
 		return true
 	})
 	if more {
@@ -110,7 +110,7 @@ func (s *APIStore) Watch(ctx context.Context, res *resources.Resource, opts stor
 		v := s.node.FSM().View()
 		from = v.Revision()
 		v.Scan(res.Kind, opts.Namespace, "", func(r *record) bool {
-			if filter.Matches(r.obj) {
+			if filter.matches(recordView(r)) {
 				initial = append(initial, Event{Type: Added, Kind: res.Kind, Revision: from, Object: r})
 			}
 			return true

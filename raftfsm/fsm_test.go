@@ -91,7 +91,7 @@ func TestCreateUpdateDeleteAndPreconditions(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if got := r.result.Records[0].obj.GetResourceVersion(); got != "2" {
+	if got := r.result.Records[0].Object().GetResourceVersion(); got != "2" {
 		t.Fatalf("resourceVersion = %q, want the raft index 2", got)
 	}
 	// A second create of the same name fails and changes nothing.
@@ -349,7 +349,7 @@ func TestSplicedJSONMatchesEncoding(t *testing.T) {
 	if err := json.Unmarshal(rec.JSON(), &a); err != nil {
 		t.Fatalf("spliced JSON does not parse: %v\n%s", err, rec.JSON())
 	}
-	enc, _ := json.Marshal(rec.obj)
+	enc, _ := json.Marshal(rec.Object())
 	json.Unmarshal(enc, &b)
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("spliced %s\nencoded %s", rec.JSON(), enc)

@@ -85,9 +85,9 @@ func oneString(args []any) (string, error) {
 func idKey(namespace, name string) string { return namespace + "\x00" + name }
 
 var (
-	idIndex    = stringIndex(func(r *record) (string, bool) { return idKey(r.obj.GetNamespace(), r.obj.GetName()), true })
+	idIndex    = stringIndex(func(r *record) (string, bool) { return idKey(r.meta.GetNamespace(), r.meta.GetName()), true })
 	ownerIndex = multiIndex(func(r *record) []string {
-		refs := r.obj.GetOwnerReferences()
+		refs := r.meta.GetOwnerReferences()
 		out := make([]string, 0, len(refs))
 		for _, ref := range refs {
 			out = append(out, string(ref.UID))
@@ -95,7 +95,7 @@ var (
 		return out
 	})
 	podNodeIndex = stringIndex(func(r *record) (string, bool) {
-		p, ok := r.obj.(*corev1.Pod)
+		p, ok := r.Object().(*corev1.Pod)
 		if !ok || p.Spec.NodeName == "" {
 			return "", false
 		}

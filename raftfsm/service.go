@@ -19,14 +19,14 @@ import (
 
 var (
 	serviceClusterIPIndex = stringIndex(func(r *record) (string, bool) {
-		svc, ok := r.obj.(*corev1.Service)
+		svc, ok := r.Object().(*corev1.Service)
 		if !ok || !hasClusterIP(svc) {
 			return "", false
 		}
 		return svc.Spec.ClusterIP, true
 	})
 	serviceNodePortIndex = multiIndex(func(r *record) []string {
-		svc, ok := r.obj.(*corev1.Service)
+		svc, ok := r.Object().(*corev1.Service)
 		if !ok {
 			return nil
 		}
@@ -96,7 +96,7 @@ func (t *writeTxn) serviceHolding(index, value string, svc *corev1.Service) stri
 		return ""
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		o := raw.(*record).obj
+		o := raw.(*record).meta
 		if o.GetNamespace() != svc.Namespace || o.GetName() != svc.Name {
 			return o.GetNamespace() + "/" + o.GetName()
 		}

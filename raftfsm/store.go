@@ -10,6 +10,7 @@ import (
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/resources"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // metaTable holds one row: the revision (Raft index) the state is at.
@@ -20,11 +21,23 @@ type metaRow struct{ Revision uint64 }
 // record is one stored object. Records are immutable once inserted: a
 // change inserts a new record. The JSON encoding is made once, on first use,
 // and shared by every reader and watcher.
+//
+// Most kinds' objects are decoded lazily too (see decodeCommand): the FSM
+// itself needs only their metadata, and every master applies every write,
+// while the whole object is asked for only where something reads it (a
+// controller's informer on the leader, a list of objects). Until then the
+// record holds the command's JSON and the metadata decoded on its own.
 type record struct {
 	kind string
-	obj  apis.Object
-	once sync.Once
-	raw  []byte
+	// meta is the object's metadata: obj's own, or, while obj waits to be
+	// decoded, decoded on its own from the command.
+	meta metav1.Object
+	// obj is the object; when nil, Object decodes it as res from JSON().
+	obj     apis.Object
+	res     *resources.Resource
+	objOnce sync.Once
+	once    sync.Once
+	raw     []byte
 	// src, when set, is the object's JSON as the command carried it,
 	// without resourceVersion; rv is spliced in instead of encoding the
 	// object again.
@@ -32,7 +45,7 @@ type record struct {
 	rv  string
 }
 
-func newRecord(kind string, obj apis.Object) *record { return &record{kind: kind, obj: obj} }
+func newRecord(kind string, obj apis.Object) *record { return &record{kind: kind, obj: obj, meta: obj} }
 
 var metadataKey = []byte(`"metadata":{`)
 
@@ -58,7 +71,28 @@ func spliceResourceVersion(src []byte, rv string) ([]byte, bool) {
 }
 
 // Object returns the stored object. Callers must not modify it.
-func (r *record) Object() apis.Object { return r.obj }
+func (r *record) Object() apis.Object {
+	r.objOnce.Do(r.decodeObject)
+	return r.obj
+}
+
+// Meta returns the object's metadata, without decoding the rest of it.
+func (r *record) Meta() metav1.Object { return r.meta }
+
+// decodeObject decodes a lazily decoded record's object from its JSON.
+// That JSON is what the leader encoded from a typed object of this very
+// kind (decodeCommand checked its kind and metadata), so it decodes.
+func (r *record) decodeObject() {
+	if r.obj != nil {
+		return
+	}
+	obj := r.res.New()
+	if err := fastJSON.Unmarshal(r.JSON(), obj); err != nil {
+		panic(fmt.Sprintf("raftfsm: decoding stored %s %s/%s: %v", r.kind, r.meta.GetNamespace(), r.meta.GetName(), err))
+	}
+	obj.GetObjectKind().SetGroupVersionKind(r.res.GVK())
+	r.obj = obj
+}
 
 // Kind returns the object's kind.
 func (r *record) Kind() string { return r.kind }
@@ -76,7 +110,9 @@ func (r *record) JSON() []byte {
 				return
 			}
 		}
-		raw, err := json.Marshal(r.obj)
+		// A lazily decoded record always splices (decodeCommand made
+		// sure), so Object here never needs JSON.
+		raw, err := json.Marshal(r.Object())
 		if err != nil {
 			// Objects decoded from JSON always encode back; anything
 			// else is a bug worth seeing.
@@ -153,7 +189,7 @@ func (v *View) Record(kind, namespace, name string) *record {
 // Get returns the stored object, or nil when there is none. Do not modify it.
 func (v *View) Get(kind, namespace, name string) apis.Object {
 	if r := v.Record(kind, namespace, name); r != nil {
-		return r.obj
+		return r.Object()
 	}
 	return nil
 }
@@ -177,13 +213,13 @@ func (v *View) Scan(kind, namespace, after string, fn func(*record) bool) {
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		r := raw.(*record)
-		if namespace != "" && r.obj.GetNamespace() != namespace {
-			if after != "" && r.obj.GetNamespace() > namespace {
+		if namespace != "" && r.meta.GetNamespace() != namespace {
+			if after != "" && r.meta.GetNamespace() > namespace {
 				return
 			}
 			continue
 		}
-		if after != "" && idKey(r.obj.GetNamespace(), r.obj.GetName()) <= after {
+		if after != "" && idKey(r.meta.GetNamespace(), r.meta.GetName()) <= after {
 			continue
 		}
 		if !fn(r) {
@@ -195,7 +231,7 @@ func (v *View) Scan(kind, namespace, after string, fn func(*record) bool) {
 // List returns every object of kind in namespace ("" = all).
 func (v *View) List(kind, namespace string) []apis.Object {
 	var out []apis.Object
-	v.Scan(kind, namespace, "", func(r *record) bool { out = append(out, r.obj); return true })
+	v.Scan(kind, namespace, "", func(r *record) bool { out = append(out, r.Object()); return true })
 	return out
 }
 
@@ -215,7 +251,7 @@ func (v *View) Dependents(kind, ownerUID string) []apis.Object {
 	}
 	var out []apis.Object
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*record).obj)
+		out = append(out, raw.(*record).Object())
 	}
 	return out
 }
@@ -228,7 +264,7 @@ func (v *View) PodsOnNode(node string) []*corev1.Pod {
 	}
 	var out []*corev1.Pod
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*record).obj.(*corev1.Pod))
+		out = append(out, raw.(*record).Object().(*corev1.Pod))
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package raftfsm
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/skiffhq/skiff/apis/resources"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -40,29 +42,71 @@ func (t *writeTxn) resource(kind string) (*resources.Resource, error) {
 	return res, nil
 }
 
-// decode decodes a command's object. reusable says its JSON can serve as
-// the record's encoding (with resourceVersion spliced in): it names its own
-// kind and has no resourceVersion yet.
-func (t *writeTxn) decode(kind string, raw json.RawMessage) (res *resources.Resource, obj apis.Object, reusable bool, err error) {
-	res, err = t.resource(kind)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	obj = res.New()
-	if err := fastJSON.Unmarshal(raw, obj); err != nil {
-		return nil, nil, false, apierrors.NewBadRequest(fmt.Sprintf("decoding %s: %v", kind, err))
-	}
-	reusable = obj.GetObjectKind().GroupVersionKind() == res.GVK() && obj.GetResourceVersion() == ""
-	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
-	return res, obj, reusable, nil
+// decoded is a command's object, decoded as far as the FSM needs it.
+type decoded struct {
+	res *resources.Resource
+	// obj is the whole object; nil when only meta was decoded, the rest
+	// being left to the record (see record).
+	obj  apis.Object
+	meta metav1.Object
+	// reusable says the command's JSON can serve as the record's encoding
+	// (with resourceVersion spliced in): it names its own kind and has no
+	// resourceVersion yet.
+	reusable bool
 }
 
-// newRecordAt makes the record of obj written at this entry.
-func (t *writeTxn) newRecordAt(kind string, obj apis.Object, raw []byte, reusable bool) *record {
+// commandMeta is what the FSM decodes of an object of a kind it decodes
+// lazily.
+type commandMeta struct {
+	metav1.TypeMeta `json:",inline"`
+	Metadata        metav1.ObjectMeta `json:"metadata"`
+}
+
+// decodedWhole says whether the FSM decodes kind's objects whole as they
+// are written: it reads more than their metadata (pods' node and Services'
+// addresses for indexes, namespaces' phase).
+func decodedWhole(kind string) bool {
+	_, ok := extraIndexes[kind]
+	return ok || kind == "Namespace"
+}
+
+// decode decodes a command's object: only its metadata when the record
+// can decode the rest later from the command's JSON, else all of it.
+func (t *writeTxn) decode(kind string, raw json.RawMessage) (decoded, error) {
+	res, err := t.resource(kind)
+	if err != nil {
+		return decoded{}, err
+	}
+	if !decodedWhole(kind) {
+		m := &commandMeta{}
+		if err := fastJSON.Unmarshal(raw, m); err != nil {
+			return decoded{}, apierrors.NewBadRequest(fmt.Sprintf("decoding %s: %v", kind, err))
+		}
+		// Without metadataKey the record could not splice its
+		// resourceVersion in, and would need the object to encode.
+		if m.GroupVersionKind() == res.GVK() && m.Metadata.ResourceVersion == "" && bytes.Contains(raw, metadataKey) {
+			return decoded{res: res, meta: &m.Metadata, reusable: true}, nil
+		}
+	}
+	obj := res.New()
+	if err := fastJSON.Unmarshal(raw, obj); err != nil {
+		return decoded{}, apierrors.NewBadRequest(fmt.Sprintf("decoding %s: %v", kind, err))
+	}
+	reusable := obj.GetObjectKind().GroupVersionKind() == res.GVK() && obj.GetResourceVersion() == ""
+	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
+	return decoded{res: res, obj: obj, meta: obj, reusable: reusable}, nil
+}
+
+// newRecordAt makes the record of d written at this entry; raw is the
+// command's JSON of it.
+func (t *writeTxn) newRecordAt(kind string, d decoded, raw []byte) *record {
 	rv := strconv.FormatUint(t.index, 10)
-	obj.SetResourceVersion(rv)
-	rec := newRecord(kind, obj)
-	if reusable {
+	d.meta.SetResourceVersion(rv)
+	rec := &record{kind: kind, meta: d.meta, obj: d.obj}
+	if d.obj == nil {
+		rec.res = d.res
+	}
+	if d.reusable {
 		rec.src, rec.rv = raw, rv
 	}
 	return rec
@@ -90,60 +134,61 @@ func (t *writeTxn) checkNamespace(res *resources.Resource, namespace string) err
 	if ns == nil {
 		return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, namespace)
 	}
-	if ns.obj.GetDeletionTimestamp() != nil || ns.obj.(*corev1.Namespace).Status.Phase == corev1.NamespaceTerminating {
+	if ns.meta.GetDeletionTimestamp() != nil || ns.Object().(*corev1.Namespace).Status.Phase == corev1.NamespaceTerminating {
 		return apierrors.NewForbidden(groupResource(res), "", fmt.Errorf("unable to create new content in namespace %s because it is being terminated", namespace))
 	}
 	return nil
 }
 
 func (t *writeTxn) create(kind string, raw json.RawMessage) (*record, error) {
-	res, obj, reusable, err := t.decode(kind, raw)
+	d, err := t.decode(kind, raw)
 	if err != nil {
 		return nil, err
 	}
-	if err := t.checkNamespace(res, obj.GetNamespace()); err != nil {
+	if err := t.checkNamespace(d.res, d.meta.GetNamespace()); err != nil {
 		return nil, err
 	}
-	if t.get(kind, obj.GetNamespace(), obj.GetName()) != nil {
-		return nil, apierrors.NewAlreadyExists(groupResource(res), obj.GetName())
+	if t.get(kind, d.meta.GetNamespace(), d.meta.GetName()) != nil {
+		return nil, apierrors.NewAlreadyExists(groupResource(d.res), d.meta.GetName())
 	}
-	if err := t.admitService(obj); err != nil {
+	if err := t.admitService(d.obj); err != nil {
 		return nil, err
 	}
-	rec := t.newRecordAt(kind, obj, raw, reusable)
+	rec := t.newRecordAt(kind, d, raw)
 	t.mutated = true
 	if err := t.txn.Insert(kind, rec); err != nil {
-		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(), err)
+		return nil, apierrors.NewConflict(groupResource(d.res), d.meta.GetName(), err)
 	}
 	t.events = append(t.events, Event{Type: Added, Kind: kind, Revision: t.index, Object: rec})
 	return rec, nil
 }
 
 func (t *writeTxn) update(kind string, raw json.RawMessage, precondition uint64) (*record, error) {
-	res, obj, reusable, err := t.decode(kind, raw)
+	d, err := t.decode(kind, raw)
 	if err != nil {
 		return nil, err
 	}
-	cur := t.get(kind, obj.GetNamespace(), obj.GetName())
+	name := d.meta.GetName()
+	cur := t.get(kind, d.meta.GetNamespace(), name)
 	if cur == nil {
-		return nil, apierrors.NewNotFound(groupResource(res), obj.GetName())
+		return nil, apierrors.NewNotFound(groupResource(d.res), name)
 	}
-	curRV := cur.obj.GetResourceVersion()
+	curRV := cur.meta.GetResourceVersion()
 	if precondition != 0 && curRV != strconv.FormatUint(precondition, 10) {
-		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(),
+		return nil, apierrors.NewConflict(groupResource(d.res), name,
 			fmt.Errorf("the object has been modified (resourceVersion %s, expected %d); please apply your changes to the latest version and try again", curRV, precondition))
 	}
-	if uid := obj.GetUID(); uid != "" && uid != cur.obj.GetUID() {
-		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(),
-			fmt.Errorf("uid %s does not match the stored object's %s", uid, cur.obj.GetUID()))
+	if uid := d.meta.GetUID(); uid != "" && uid != cur.meta.GetUID() {
+		return nil, apierrors.NewConflict(groupResource(d.res), name,
+			fmt.Errorf("uid %s does not match the stored object's %s", uid, cur.meta.GetUID()))
 	}
-	if err := t.admitService(obj); err != nil {
+	if err := t.admitService(d.obj); err != nil {
 		return nil, err
 	}
-	rec := t.newRecordAt(kind, obj, raw, reusable)
+	rec := t.newRecordAt(kind, d, raw)
 	t.mutated = true
 	if err := t.txn.Insert(kind, rec); err != nil {
-		return nil, apierrors.NewConflict(groupResource(res), obj.GetName(), err)
+		return nil, apierrors.NewConflict(groupResource(d.res), name, err)
 	}
 	t.events = append(t.events, Event{Type: Modified, Kind: kind, Revision: t.index, Object: rec, Prev: cur})
 	return rec, nil
@@ -158,11 +203,11 @@ func (t *writeTxn) delete(m *DeleteMsg) (*record, error) {
 	if cur == nil {
 		return nil, apierrors.NewNotFound(groupResource(res), m.Name)
 	}
-	if m.UID != "" && string(cur.obj.GetUID()) != m.UID {
-		return nil, apierrors.NewConflict(groupResource(res), m.Name, fmt.Errorf("precondition failed: uid %s, stored object has %s", m.UID, cur.obj.GetUID()))
+	if m.UID != "" && string(cur.meta.GetUID()) != m.UID {
+		return nil, apierrors.NewConflict(groupResource(res), m.Name, fmt.Errorf("precondition failed: uid %s, stored object has %s", m.UID, cur.meta.GetUID()))
 	}
-	if m.ResourceVersion != 0 && cur.obj.GetResourceVersion() != strconv.FormatUint(m.ResourceVersion, 10) {
-		return nil, apierrors.NewConflict(groupResource(res), m.Name, fmt.Errorf("precondition failed: resourceVersion %d, stored object is at %s", m.ResourceVersion, cur.obj.GetResourceVersion()))
+	if m.ResourceVersion != 0 && cur.meta.GetResourceVersion() != strconv.FormatUint(m.ResourceVersion, 10) {
+		return nil, apierrors.NewConflict(groupResource(res), m.Name, fmt.Errorf("precondition failed: resourceVersion %d, stored object is at %s", m.ResourceVersion, cur.meta.GetResourceVersion()))
 	}
 	if m.Kind == "Namespace" {
 		if err := t.deleteNamespaceContents(m.Name); err != nil {
@@ -179,7 +224,7 @@ func (t *writeTxn) remove(cur *record) (*record, error) {
 	if err := t.txn.Delete(cur.kind, cur); err != nil {
 		return nil, err
 	}
-	gone := cur.obj.DeepCopyObject().(apis.Object)
+	gone := cur.Object().DeepCopyObject().(apis.Object)
 	gone.SetResourceVersion(strconv.FormatUint(t.index, 10))
 	rec := newRecord(cur.kind, gone)
 	t.events = append(t.events, Event{Type: Deleted, Kind: cur.kind, Revision: t.index, Object: rec, Prev: cur})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/skiffhq/skiff/apis"
 	"github.com/skiffhq/skiff/apis/storage"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -43,27 +44,43 @@ type Filter struct {
 }
 
 // objectView is an object being matched against many filters; its
-// selectable fields are computed once, on first need.
+// selectable fields are computed once, on first need. Namespace and labels
+// come from its metadata: a record need not decode the whole object for
+// them.
 type objectView struct {
+	meta   metav1.Object
+	rec    storage.Record // where obj comes from, when nil
 	obj    apis.Object
 	fields fields.Set
 }
 
+// recordView is a view of rec.
+func recordView(rec storage.Record) *objectView {
+	if m, ok := rec.(interface{ Meta() metav1.Object }); ok {
+		return &objectView{meta: m.Meta(), rec: rec}
+	}
+	obj := rec.Object()
+	return &objectView{meta: obj, obj: obj}
+}
+
 func (v *objectView) fieldSet(fn func(apis.Object) fields.Set) fields.Set {
 	if v.fields == nil {
+		if v.obj == nil {
+			v.obj = v.rec.Object()
+		}
 		v.fields = fn(v.obj)
 	}
 	return v.fields
 }
 
 // Matches reports whether obj passes the filter's namespace and selectors.
-func (f *Filter) Matches(obj apis.Object) bool { return f.matches(&objectView{obj: obj}) }
+func (f *Filter) Matches(obj apis.Object) bool { return f.matches(&objectView{meta: obj, obj: obj}) }
 
 func (f *Filter) matches(v *objectView) bool {
-	if f.Namespace != "" && v.obj.GetNamespace() != f.Namespace {
+	if f.Namespace != "" && v.meta.GetNamespace() != f.Namespace {
 		return false
 	}
-	if f.Labels != nil && !f.Labels.Empty() && !f.Labels.Matches(labels.Set(v.obj.GetLabels())) {
+	if f.Labels != nil && !f.Labels.Empty() && !f.Labels.Matches(labels.Set(v.meta.GetLabels())) {
 		return false
 	}
 	if f.Fields != nil && !f.Fields.Empty() && !f.Fields.Matches(v.fieldSet(f.FieldSet)) {
@@ -108,9 +125,9 @@ func (f *Filter) translate(ev Event, cur, prev *objectView) (Event, bool) {
 
 // views returns the event's object and previous object as objectViews.
 func views(ev Event) (cur, prev *objectView) {
-	cur = &objectView{obj: ev.Object.Object()}
+	cur = recordView(ev.Object)
 	if ev.Prev != nil {
-		prev = &objectView{obj: ev.Prev.Object()}
+		prev = recordView(ev.Prev)
 	}
 	return cur, prev
 }
