@@ -288,7 +288,7 @@ func printNotes(w io.Writer, cfg *config, skRuns, etRuns []*sysResult, valueByte
 			fmt.Fprintf(w, "  creates/s @%d per run: skiff %s; etcd %s%s\n", c, orDash(sRuns), orDash(eRuns), roundRatios(skRuns, etRuns, c))
 		}
 	}
-	fmt.Fprintf(w, "  skiff: POST of a ConfigMap (one 1 KiB data value; %d-byte request body) in namespace default through apis/client (requests over HTTP/1.1 keep-alive, as apis/client sends them), client i talking only to master i%%3, so 2/3 of the writes reach a follower and are forwarded to the leader.\n", bodyBytes)
+	fmt.Fprintf(w, "  skiff: POST of a ConfigMap (one 1 KiB data value; %d-byte request body) in namespace default through apis/client's CreateOnly (requests over HTTP/1.1 keep-alive, as apis/client sends them; the stored object the server answers with is read but not decoded, as a Put's answer has none), client i talking only to master i%%3, so 2/3 of the writes reach a follower and are forwarded to the leader.\n", bodyBytes)
 	fmt.Fprintf(w, "  etcd: Put of the JSON of the same ConfigMap as skiff stores it (uid, resourceVersion, creationTimestamp filled in: %d bytes) under %sNAME with clientv3, client i talking only to member i%%3.\n", valueBytes, etcdPrefix)
 	fmt.Fprintf(w, "- CPU µs/write: user+system CPU time over the measured window (members: /proc/PID/stat of the three servers together; load generator: this process), divided by the writes counted.\n")
 	fmt.Fprintf(w, "- watch: %d writers as above for %s; a watch on a non-leader member; latency = event received - write acknowledged, per object (an event that beat the ack counts as 0).\n", watchClients, cfg.duration)

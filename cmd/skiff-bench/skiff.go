@@ -294,10 +294,12 @@ func configMap(name string) *corev1.ConfigMap {
 	}
 }
 
+// createWith creates with CreateOnly: the server still answers with the
+// stored object, but the client leaves it undecoded, as etcd's client has
+// no object to decode from a Put's answer (and as skiff's agents write).
 func createWith(c *client.Client) writeFunc {
 	return func(ctx context.Context, name string) error {
-		_, err := c.Create(ctx, configMap(name))
-		return err
+		return c.CreateOnly(ctx, configMap(name))
 	}
 }
 
