@@ -3,6 +3,7 @@ package raftfsm
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/skiffhq/skiff/apis/resources"
 	"github.com/skiffhq/skiff/apis/storage"
@@ -122,5 +123,44 @@ func TestRecordsDecodedWholeWhereNeeded(t *testing.T) {
 	// Bad JSON is refused as it was before.
 	if err := apply(MsgCreate, CreateMsg{Kind: "ConfigMap", Object: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":5}}`)}); !apierrors.IsBadRequest(err) {
 		t.Fatalf("metadata.name 5: %v, want a bad request", err)
+	}
+}
+
+// decodeCommandMeta stops after the metadata; what it gives must be what
+// decoding the whole object gives.
+func TestDecodeCommandMetaAsWholeDecode(t *testing.T) {
+	ts := metav1.NewTime(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
+	grace := int64(30)
+	rich := &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "rich", UID: "u1", Generation: 3,
+			Labels: map[string]string{"app": "web"}, Annotations: map[string]string{"note": `a "quoted" } value`},
+			CreationTimestamp: ts, DeletionTimestamp: &ts, DeletionGracePeriodSeconds: &grace,
+			Finalizers:      []string{"example.com/keep"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "d", UID: "owner-uid"}}},
+		Data: map[string]string{"metadata": `{"name":"not-this"}`},
+	}
+	canonical := string(rawJSON(t, rich))
+	for name, raw := range map[string]string{
+		"as encoding/json writes it": canonical,
+		"metadata first, kind last":  `{"metadata":{"name":"m","namespace":"default","labels":{"a":"b"}},"data":{"k":"v"},"apiVersion":"v1","kind":"ConfigMap"}`,
+		"no kind":                    `{"apiVersion":"v1","metadata":{"name":"m"},"data":{"kind":"Secret"}}`,
+	} {
+		var got commandMeta
+		if err := decodeCommandMeta([]byte(raw), &got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var whole corev1.ConfigMap
+		if err := fastJSON.Unmarshal([]byte(raw), &whole); err != nil {
+			t.Fatal(err)
+		}
+		if got.TypeMeta != whole.TypeMeta || !equality.Semantic.DeepEqual(got.Metadata, whole.ObjectMeta) {
+			t.Errorf("%s:\n got %+v %+v\nwant %+v %+v", name, got.TypeMeta, got.Metadata, whole.TypeMeta, whole.ObjectMeta)
+		}
+	}
+	for _, bad := range []string{`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"labels":[1]}}`, `{"kind":`, `[]`} {
+		if err := decodeCommandMeta([]byte(bad), &commandMeta{}); err == nil {
+			t.Errorf("%s: decoded without error", bad)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 
 	"github.com/hashicorp/go-memdb"
@@ -62,6 +63,35 @@ type commandMeta struct {
 	Metadata        metav1.ObjectMeta `json:"metadata"`
 }
 
+// decodeCommandMeta decodes an object's apiVersion, kind and metadata,
+// and stops reading there. A command's object is JSON that encoding/json
+// wrote for a typed object, where these three come first: the rest (a
+// ConfigMap's data, say) is not even scanned.
+func decodeCommandMeta(raw []byte, m *commandMeta) error {
+	it := fastJSON.BorrowIterator(raw)
+	defer fastJSON.ReturnIterator(it)
+	const all = 7
+	seen := 0
+	it.ReadObjectCB(func(it *jsoniter.Iterator, field string) bool {
+		switch field {
+		case "apiVersion":
+			m.APIVersion, seen = it.ReadString(), seen|1
+		case "kind":
+			m.Kind, seen = it.ReadString(), seen|2
+		case "metadata":
+			it.ReadVal(&m.Metadata)
+			seen |= 4
+		default:
+			it.Skip()
+		}
+		return seen != all
+	})
+	if it.Error != nil && it.Error != io.EOF {
+		return it.Error
+	}
+	return nil
+}
+
 // decodedWhole says whether the FSM decodes kind's objects whole as they
 // are written: it reads more than their metadata (pods' node and Services'
 // addresses for indexes, namespaces' phase).
@@ -79,7 +109,7 @@ func (t *writeTxn) decode(kind string, raw json.RawMessage) (decoded, error) {
 	}
 	if !decodedWhole(kind) {
 		m := &commandMeta{}
-		if err := fastJSON.Unmarshal(raw, m); err != nil {
+		if err := decodeCommandMeta(raw, m); err != nil {
 			return decoded{}, apierrors.NewBadRequest(fmt.Sprintf("decoding %s: %v", kind, err))
 		}
 		// Without metadataKey the record could not splice its
