@@ -29,7 +29,6 @@ func (m *masterProc) runControllers(ctx context.Context) {
 	deployRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: deployment.Name, Instance: m.id, Logger: log})
 	deploy := deployment.New(deployment.Config{Deployments: infs.For("Deployment"), ReplicaSets: infs.For("ReplicaSet"),
 		Pods: infs.For("Pod"), Writer: w, Recorder: deployRec, Logger: log})
-	collector := gc.New(gc.Config{Informers: gc.Watch(infs, m.reg), Reader: m.store, Registry: m.reg, Writer: w, Logger: log})
 	nodeRec := reconcile.NewStoreRecorder(reconcile.StoreRecorderConfig{Writer: w, Component: nodelifecycle.Name, Instance: m.id, Logger: log})
 	nodes := nodelifecycle.New(nodelifecycle.Config{Nodes: infs.For("Node"), Pods: infs.For("Pod"), Writer: w,
 		PodDeleter: nodelifecycle.StorePodDeleter{Store: m.store, Registry: m.reg}, Recorder: nodeRec,
@@ -48,6 +47,9 @@ func (m *masterProc) runControllers(ctx context.Context) {
 	budgets := disruption.New(disruption.Config{Budgets: infs.For("PodDisruptionBudget"), Pods: infs.For("Pod"), Writer: w,
 		Recorder: pdbRec, Logger: log})
 	events := eventttl.New(eventttl.Config{Events: infs.For("Event"), Writer: w, Logger: log})
+	// Last: the collector shares the informers the others asked for and
+	// watches the rest of its kinds (ConfigMaps, Secrets) as metadata.
+	collector := gc.New(gc.Config{Informers: gc.Watch(infs, m.reg), Reader: m.store, Registry: m.reg, Writer: w, Logger: log})
 	if err := reconcile.RunAll(ctx, log,
 		reconcile.Name("informers", infs),
 		reconcile.Name(replicaset.Name, rs),

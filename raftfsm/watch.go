@@ -56,7 +56,7 @@ type objectView struct {
 
 // recordView is a view of rec.
 func recordView(rec storage.Record) *objectView {
-	if m, ok := rec.(interface{ Meta() metav1.Object }); ok {
+	if m, ok := rec.(storage.MetadataRecord); ok {
 		return &objectView{meta: m.Meta(), rec: rec}
 	}
 	obj := rec.Object()

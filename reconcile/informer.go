@@ -32,7 +32,12 @@ type InformerConfig struct {
 	Resource *resources.Resource
 	// Selection narrows what is cached (namespace, selectors); optional.
 	Selection storage.Selection
-	Logger    *slog.Logger
+	// MetadataOnly caches each object's metadata alone, as a
+	// *metav1.PartialObjectMetadata, for controllers that read no more
+	// (the garbage collector): the store then need not decode the
+	// objects (see storage.MetadataRecord).
+	MetadataOnly bool
+	Logger       *slog.Logger
 }
 
 // Informer keeps a cache of one kind: it lists, then watches from the
@@ -273,7 +278,7 @@ func (i *Informer) listAndWatch(ctx context.Context) error {
 func (i *Informer) replace(recs []storage.Record, revision uint64) {
 	fresh := make(map[string]apis.Object, len(recs))
 	for _, r := range recs {
-		obj := r.Object()
+		obj := i.object(r)
 		fresh[Key(obj)] = obj
 	}
 	type change struct{ old, obj apis.Object }
@@ -308,9 +313,17 @@ func (i *Informer) replace(recs []storage.Record, revision uint64) {
 	i.syncedOnce.Do(func() { close(i.synced) })
 }
 
+// object is what the cache holds of r: the object, or its metadata.
+func (i *Informer) object(r storage.Record) apis.Object {
+	if i.cfg.MetadataOnly {
+		return storage.PartialMetadata(i.cfg.Resource, r)
+	}
+	return r.Object()
+}
+
 // apply puts one watch event into the cache and reports it.
 func (i *Informer) apply(ev storage.Event) {
-	obj := ev.Object.Object()
+	obj := i.object(ev.Object)
 	key := Key(obj)
 	i.mu.Lock()
 	old := i.items[key]

@@ -231,6 +231,64 @@ func TestAddHandlerToRunningInformerReplaysTheCache(t *testing.T) {
 	}
 }
 
+// A metadata-only informer caches PartialObjectMetadata: the metadata
+// (labels, owners, resourceVersion) and its kind, nothing else.
+func TestMetadataOnlyInformer(t *testing.T) {
+	s := newStore(t, raftfsm.FSMConfig{})
+	cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: "cm", Namespace: "default", Labels: map[string]string{"app": "web"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "d", UID: "d-uid"}}},
+		Data: map[string]string{"k": "v"}}
+	stored := put(t, s, "ConfigMap", cm)
+	inf := reconcile.NewInformer(reconcile.InformerConfig{Reader: s, Resource: resource(t, "ConfigMap"), MetadataOnly: true})
+	inf.AddIndex(reconcile.IndexOwnerUID, reconcile.OwnerUIDIndex)
+	var h seen
+	inf.AddHandler(h.handler())
+	run(t, inf)
+	if !reconcile.WaitForSync(context.Background(), inf) {
+		t.Fatal("no sync")
+	}
+	check := func(name, rv string) {
+		t.Helper()
+		got, ok := inf.Get("default", name)
+		m, partial := got.(*metav1.PartialObjectMetadata)
+		if !ok || !partial {
+			t.Fatalf("cached %T, want *metav1.PartialObjectMetadata", got)
+		}
+		if m.Kind != "ConfigMap" || m.APIVersion != "v1" || m.Labels["app"] != "web" || m.ResourceVersion != rv ||
+			len(m.OwnerReferences) != 1 || m.OwnerReferences[0].UID != "d-uid" {
+			t.Errorf("cached %+v", m)
+		}
+	}
+	check("cm", stored.GetResourceVersion())
+	cm2 := cm.DeepCopy()
+	cm2.Name = "cm2"
+	added := put(t, s, "ConfigMap", cm2)
+	eventually(t, "the add of cm2", func() bool { return h.has("add cm2") })
+	check("cm2", added.GetResourceVersion())
+	if got := names(inf.ByIndex(reconcile.IndexOwnerUID, "d-uid")); !slices.Equal(got, []string{"cm", "cm2"}) {
+		t.Errorf("by owner: %v", got)
+	}
+}
+
+// ForMetadata shares the whole informer For made; else it makes one of
+// metadata alone, apart from any For makes later.
+func TestInformersForMetadata(t *testing.T) {
+	s := newStore(t, raftfsm.FSMConfig{})
+	infs := reconcile.NewInformers(s, reg, nil)
+	pods := infs.For("Pod")
+	if infs.ForMetadata("Pod") != pods {
+		t.Error("ForMetadata made a second Pod informer")
+	}
+	cms := infs.ForMetadata("ConfigMap")
+	if infs.ForMetadata("ConfigMap") != cms {
+		t.Error("two metadata-only ConfigMap informers")
+	}
+	if infs.For("ConfigMap") == cms {
+		t.Error("For handed out the metadata-only informer")
+	}
+}
+
 func TestInformersShareOnePerKind(t *testing.T) {
 	s := newStore(t, raftfsm.FSMConfig{})
 	infs := reconcile.NewInformers(s, reg, nil)

@@ -20,6 +20,7 @@ type Informers struct {
 
 	mu      sync.Mutex
 	byKind  map[string]*Informer
+	meta    map[string]*Informer // metadata-only, of kinds no For asked for
 	order   []*Informer
 	running bool
 }
@@ -30,7 +31,7 @@ func NewInformers(reader storage.Reader, reg *resources.Registry, log *slog.Logg
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Informers{reader: reader, reg: reg, log: log, byKind: map[string]*Informer{}}
+	return &Informers{reader: reader, reg: reg, log: log, byKind: map[string]*Informer{}, meta: map[string]*Informer{}}
 }
 
 // For returns the informer of kind ("Pod"), making it on first use. It
@@ -42,6 +43,30 @@ func (f *Informers) For(kind string) *Informer {
 	if inf, ok := f.byKind[kind]; ok {
 		return inf
 	}
+	inf := f.newLocked(kind, false)
+	f.byKind[kind] = inf
+	return inf
+}
+
+// ForMetadata returns an informer of kind whose objects may be metadata
+// alone (*metav1.PartialObjectMetadata): the one For made, if it did, else
+// a metadata-only one. Ask for it after every For, so that a kind that
+// some controller caches whole is not watched twice.
+func (f *Informers) ForMetadata(kind string) *Informer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if inf, ok := f.byKind[kind]; ok {
+		return inf
+	}
+	if inf, ok := f.meta[kind]; ok {
+		return inf
+	}
+	inf := f.newLocked(kind, true)
+	f.meta[kind] = inf
+	return inf
+}
+
+func (f *Informers) newLocked(kind string, metadataOnly bool) *Informer {
 	if f.running {
 		panic(fmt.Sprintf("reconcile: informer for %s asked for after Informers.Run", kind))
 	}
@@ -49,8 +74,7 @@ func (f *Informers) For(kind string) *Informer {
 	if !ok {
 		panic(fmt.Sprintf("reconcile: no resource of kind %q", kind))
 	}
-	inf := NewInformer(InformerConfig{Reader: f.reader, Resource: res, Logger: f.log})
-	f.byKind[kind] = inf
+	inf := NewInformer(InformerConfig{Reader: f.reader, Resource: res, MetadataOnly: metadataOnly, Logger: f.log})
 	f.order = append(f.order, inf)
 	return inf
 }

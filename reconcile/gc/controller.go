@@ -21,14 +21,17 @@ const Name = "garbage-collector"
 const DefaultWorkers = 2
 
 // Watch returns the informers of kinds (when none: the registry's
-// Collected kinds), for Config.Informers.
+// Collected kinds), for Config.Informers. The collector reads only
+// metadata from them, so a kind no other controller caches whole gets a
+// metadata-only informer: call Watch after the other controllers have
+// asked for theirs.
 func Watch(infs *reconcile.Informers, reg *resources.Registry, kinds ...string) []*reconcile.Informer {
 	if len(kinds) == 0 {
 		kinds = CollectedKinds(reg)
 	}
 	out := make([]*reconcile.Informer, 0, len(kinds))
 	for _, k := range kinds {
-		out = append(out, infs.For(k))
+		out = append(out, infs.ForMetadata(k))
 	}
 	return out
 }
@@ -50,7 +53,9 @@ func CollectedKinds(reg *resources.Registry) []string {
 type Config struct {
 	// Informers are the kinds watched, each both as dependents (objects
 	// whose owners are checked) and as owners (their deletion wakes their
-	// dependents up). Owners of other kinds are read from Reader.
+	// dependents up). Owners of other kinds are read from Reader. The
+	// collector reads only metadata from them: they may hold metadata
+	// alone (see Watch); what it writes it reads whole from Reader.
 	Informers []*reconcile.Informer
 	// Reader confirms that an owner is gone before anything is deleted:
 	// on the leader, its local store, read stale (it holds every owner a

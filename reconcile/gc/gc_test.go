@@ -62,8 +62,26 @@ func TestDeploymentDeletedDeletesReplicaSetsThenPods(t *testing.T) {
 	})
 }
 
+// daemonWhole are the Collected kinds that the daemon's other controllers
+// cache whole, so that the collector gets them whole too.
+var daemonWhole = []string{"Pod", "ReplicaSet", "Deployment", "Service", "Endpoints", "HorizontalPodAutoscaler"}
+
+// The collector's writes (references removed, dependents orphaned,
+// finalizers removed) work whether its informers hold objects whole or
+// metadata alone, and with both mixed, as the daemon wires them.
+func TestWritesFromWholeAndMetadataCaches(t *testing.T) {
+	for name, scenario := range map[string]func(*testing.T, *harness){
+		"one of two owners deleted": oneOfTwoOwnersDeleted, "orphan": orphanPropagation, "foreground": foregroundPropagation,
+	} {
+		t.Run(name+", as the daemon wires it", func(t *testing.T) { scenario(t, newHarness(t, daemonWhole...)) })
+	}
+}
+
 func TestOneOfTwoOwnersDeletedRemovesItsReference(t *testing.T) {
-	h := newHarness(t)
+	oneOfTwoOwnersDeleted(t, newHarness(t))
+}
+
+func oneOfTwoOwnersDeleted(t *testing.T, h *harness) {
 	a := h.create("ReplicaSet", replicaSet("a"))
 	b := h.create("ReplicaSet", replicaSet("b"))
 	refA, refB := ref("ReplicaSet", a), ref("ReplicaSet", b)
@@ -150,8 +168,12 @@ func (h *harness) deleteWith(kind, name string, policy metav1.DeletionPropagatio
 }
 
 func TestOrphanPropagationKeepsTheDependents(t *testing.T) {
-	h := newHarness(t)
+	orphanPropagation(t, newHarness(t))
+}
+
+func orphanPropagation(t *testing.T, h *harness) {
 	d := h.create("Deployment", deployment("web"))
+	h.create("ConfigMap", configMap("web-config", ref("Deployment", d)))
 	rs := h.create("ReplicaSet", replicaSet("web-1", ref("Deployment", d)))
 	h.create("Pod", pod("web-1-a", ref("ReplicaSet", rs)))
 	other := h.create("ReplicaSet", replicaSet("other"))
@@ -165,12 +187,15 @@ func TestOrphanPropagationKeepsTheDependents(t *testing.T) {
 		rs1, rs2 := h.get("ReplicaSet", "web-1"), h.get("ReplicaSet", "web-2")
 		return rs1 != nil && rs2 != nil && len(rs1.GetOwnerReferences()) == 0 && rs1.GetDeletionTimestamp() == nil &&
 			len(rs2.GetOwnerReferences()) == 1 && rs2.GetOwnerReferences()[0].UID == other.GetUID() &&
-			h.get("Pod", "web-1-a") != nil
+			h.get("Pod", "web-1-a") != nil && h.get("ConfigMap", "web-config") != nil && len(h.get("ConfigMap", "web-config").GetOwnerReferences()) == 0
 	})
 }
 
 func TestForegroundPropagationDeletesDependentsFirst(t *testing.T) {
-	h := newHarness(t)
+	foregroundPropagation(t, newHarness(t))
+}
+
+func foregroundPropagation(t *testing.T, h *harness) {
 	rs := h.create("ReplicaSet", replicaSet("web"))
 	h.create("Pod", pod("web-a", ref("ReplicaSet", rs)))
 	held := pod("web-held", ref("ReplicaSet", rs))

@@ -30,12 +30,17 @@ type harness struct {
 }
 
 // newHarness starts the collector over an in-memory store with the
-// default namespace, watching DefaultKinds.
-func newHarness(t *testing.T) *harness {
+// default namespace, watching the Collected kinds. Its informers hold
+// metadata alone, but for the kinds in whole: those come whole, as other
+// controllers' informers that the collector shares.
+func newHarness(t *testing.T, whole ...string) *harness {
 	t.Helper()
 	env := reconciletest.NewEnv(t)
 	h := &harness{t: t, ctx: env.Ctx, store: env.Store, clk: env.Clock, w: env.Writer}
 	infs := reconcile.NewInformers(env.Store, reg, env.Log)
+	for _, kind := range whole {
+		infs.For(kind)
+	}
 	h.c = New(Config{Informers: Watch(infs, reg), Reader: env.Store, Registry: reg, Writer: env.Writer, Clock: env.Clock, Logger: env.Log})
 	env.Run(t, infs, h.c)
 	return h
@@ -112,6 +117,11 @@ func replicaSet(name string, owners ...metav1.OwnerReference) *appsv1.ReplicaSet
 			},
 		},
 	}
+}
+
+func configMap(name string, owners ...metav1.OwnerReference) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", OwnerReferences: owners},
+		Data: map[string]string{"k": "v"}}
 }
 
 func pod(name string, owners ...metav1.OwnerReference) *corev1.Pod {

@@ -68,8 +68,15 @@ func (c *Collector) propagate(ctx context.Context, kind string, owner apis.Objec
 			return nil
 		}
 	}
-	upd := owner.DeepCopyObject().(apis.Object)
-	upd.SetFinalizers(slices.DeleteFunc(slices.Clone(owner.GetFinalizers()), func(f string) bool { return f == fin }))
+	cur, err := c.stored(ctx, kind, owner)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	upd := cur.DeepCopyObject().(apis.Object)
+	upd.SetFinalizers(slices.DeleteFunc(slices.Clone(cur.GetFinalizers()), func(f string) bool { return f == fin }))
 	if _, err := c.cfg.Writer.Update(ctx, kind, upd); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing finalizer %s of %s %s: %w", fin, kind, reconcile.Key(owner), err)
 	}
@@ -79,12 +86,13 @@ func (c *Collector) propagate(ctx context.Context, kind string, owner apis.Objec
 
 type dependent struct {
 	kind string
-	obj  apis.Object
+	obj  *metav1.PartialObjectMetadata
 }
 
 // storedDependents are the objects of the watched kinds in owner's
 // namespace (all, for a cluster-scoped owner) that have it among their
-// owners, as the leader's store holds them now.
+// owners, as the leader's store holds them now: their metadata, which is
+// all the store decodes of most kinds until asked for more.
 func (c *Collector) storedDependents(ctx context.Context, owner apis.Object) ([]dependent, error) {
 	var out []dependent
 	for _, inf := range c.cfg.Informers {
@@ -98,7 +106,7 @@ func (c *Collector) storedDependents(ctx context.Context, owner apis.Object) ([]
 			return nil, fmt.Errorf("listing %s for dependents of %s: %w", res.Plural, reconcile.Key(owner), err)
 		}
 		for _, rec := range l.Items {
-			obj := rec.Object()
+			obj := storage.PartialMetadata(res, rec)
 			for _, ref := range obj.GetOwnerReferences() {
 				if ref.UID == owner.GetUID() {
 					out = append(out, dependent{kind: inf.Kind(), obj: obj})
@@ -112,8 +120,15 @@ func (c *Collector) storedDependents(ctx context.Context, owner apis.Object) ([]
 
 // release removes owner from d's ownerReferences.
 func (c *Collector) release(ctx context.Context, d dependent, owner apis.Object) error {
-	upd := d.obj.DeepCopyObject().(apis.Object)
-	upd.SetOwnerReferences(slices.DeleteFunc(slices.Clone(d.obj.GetOwnerReferences()), func(r metav1.OwnerReference) bool {
+	cur, err := c.stored(ctx, d.kind, d.obj)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	upd := cur.DeepCopyObject().(apis.Object)
+	upd.SetOwnerReferences(slices.DeleteFunc(slices.Clone(cur.GetOwnerReferences()), func(r metav1.OwnerReference) bool {
 		return r.UID == owner.GetUID()
 	}))
 	if _, err := c.cfg.Writer.Update(ctx, d.kind, upd); err != nil && !apierrors.IsNotFound(err) {

@@ -78,7 +78,14 @@ func (c *Collector) sync(ctx context.Context, key string) error {
 		c.log.Info("deleted a dependent of gone owners", "kind", kind, "object", reconcile.Key(obj), "owners", ownerNames(refs))
 		return nil
 	default:
-		upd := obj.DeepCopyObject().(apis.Object)
+		cur, err := c.stored(ctx, kind, obj)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		upd := cur.DeepCopyObject().(apis.Object)
 		upd.SetOwnerReferences(live)
 		if _, err := c.cfg.Writer.Update(ctx, kind, upd); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -120,7 +127,7 @@ func (c *Collector) owner(ctx context.Context, dep apis.Object, ref metav1.Owner
 	if err != nil {
 		return ownerLive, fmt.Errorf("reading owner %s %s: %w", ref.Kind, reconcile.JoinKey(namespace, ref.Name), err)
 	}
-	if rec.Object().GetUID() != ref.UID {
+	if storage.PartialMetadata(res, rec).GetUID() != ref.UID {
 		return ownerGone, nil // same name, another object
 	}
 	return ownerLive, nil
@@ -132,4 +139,29 @@ func ownerNames(refs []metav1.OwnerReference) []string {
 		out = append(out, r.Kind+"/"+r.Name)
 	}
 	return out
+}
+
+// stored returns the whole stored object that cached shows, for a write.
+// The informers may hold metadata alone (see Watch), so it is read from
+// the store (the leader's own state); when the store has a newer version
+// than cached, the sync fails with a conflict and runs again once the
+// cache has caught up, as an update of the cached version would.
+func (c *Collector) stored(ctx context.Context, kind string, cached apis.Object) (apis.Object, error) {
+	if _, partial := cached.(*metav1.PartialObjectMetadata); !partial {
+		return cached, nil
+	}
+	res, ok := c.cfg.Registry.ByKind(kind)
+	if !ok {
+		return nil, fmt.Errorf("gc: kind %q is not served", kind)
+	}
+	rec, err := c.cfg.Reader.Get(ctx, res, cached.GetNamespace(), cached.GetName(), true)
+	if err != nil {
+		return nil, err
+	}
+	obj := rec.Object()
+	if obj.GetUID() != cached.GetUID() || obj.GetResourceVersion() != cached.GetResourceVersion() {
+		return nil, apierrors.NewConflict(schema.GroupResource{Group: res.Group, Resource: res.Plural}, cached.GetName(),
+			fmt.Errorf("stored at resourceVersion %s (uid %s), cached at %s (uid %s)", obj.GetResourceVersion(), obj.GetUID(), cached.GetResourceVersion(), cached.GetUID()))
+	}
+	return obj, nil
 }
