@@ -57,8 +57,18 @@ func (n *Node) applyOnce(ctx context.Context, cmd []byte) (res *Result, err erro
 		}
 		return nil, err, false
 	}
-	// Read-your-writes on this master; the objects written are then in
-	// this master's own results.
+	// The leader applied it: a create's or an update's record follows from
+	// the command, so answer now rather than wait for this master to apply
+	// it too (a follower learns of a commit only with the leader's next
+	// message, and applies it after storing that). Reads here still see the
+	// write: a linearizable read waits for this master to apply up to the
+	// leader's commit index, and a watch from the returned resourceVersion
+	// starts after it.
+	if res, ok := n.fsm.writtenResult(cmd, index); ok {
+		return res, nil, false
+	}
+	// Others (deletions, transactions) are answered with what this master
+	// applied: read-your-writes here.
 	if werr := n.WaitApplied(ctx, index); werr != nil {
 		return nil, werr, false
 	}

@@ -19,17 +19,26 @@ func applyUpdate(tx *writeTxn, payload []byte) ([]*record, error) {
 }
 
 func applyUpdateRaw(tx *writeTxn, payload []byte) ([]*record, error) {
-	kind, rest, err := readKind(payload)
+	kind, rv, object, err := readUpdateRaw(payload)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
-	rv, w := binary.Uvarint(rest)
-	if w <= 0 {
-		return nil, apierrors.NewBadRequest(errBadFrame.Error())
-	}
-	rec, err := tx.update(kind, rest[w:], rv)
+	rec, err := tx.update(kind, object, rv)
 	if err != nil {
 		return nil, err
 	}
 	return []*record{rec}, nil
+}
+
+// readUpdateRaw reads an EncodeUpdate frame's payload.
+func readUpdateRaw(payload []byte) (kind string, rv uint64, object []byte, err error) {
+	kind, rest, err := readKind(payload)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	rv, w := binary.Uvarint(rest)
+	if w <= 0 {
+		return "", 0, nil, errBadFrame
+	}
+	return kind, rv, rest[w:], nil
 }
