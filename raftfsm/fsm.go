@@ -180,13 +180,22 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	store := f.store.Load()
 	entryEvents := make([][]Event, len(logs))
 	var group *memdb.Txn
-	var grouped []int // entries applied in group
+	var grouped []int   // entries applied in group
+	var groupRev uint64 // the last of them that wrote (0: none did)
 	var last uint64
 	commitGroup := func() {
-		if group != nil {
-			group.Commit()
-			group, grouped = nil, nil
+		if group == nil {
+			return
 		}
+		// The revision row is written once per group, not per entry: only
+		// the group's last write is ever seen.
+		if groupRev != 0 {
+			if err := (&writeTxn{txn: group, index: groupRev}).setRevision(); err != nil {
+				panic(fmt.Sprintf("raftfsm: writing the revision: %v", err)) // the meta table is in the schema
+			}
+		}
+		group.Commit()
+		group, grouped, groupRev = nil, nil, 0
 	}
 	for i, l := range logs {
 		last = l.Index
@@ -207,7 +216,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			// Never expected: a command failed after writing. Throw the
 			// shared transaction away and apply the group one by one.
 			group.Abort()
-			group = nil
+			group, groupRev = nil, 0
 			for _, j := range grouped {
 				out[j], entryEvents[j] = f.applyOne(store, logs[j])
 			}
@@ -218,6 +227,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		}
 		out[i], entryEvents[i] = res, evs
 		grouped = append(grouped, i)
+		if res.err == nil {
+			groupRev = l.Index
+		}
 	}
 	commitGroup()
 	var events []Event
@@ -247,9 +259,6 @@ func (f *FSM) applyInGroup(group *memdb.Txn, l *raft.Log) (applyResponse, []Even
 	h := f.handlers[t]
 	tx := &writeTxn{txn: group, reg: f.reg, index: l.Index}
 	recs, err := h(tx, l.Data[1:])
-	if err == nil {
-		err = tx.setRevision()
-	}
 	if err != nil {
 		return applyResponse{err: err}, nil, tx.mutated
 	}

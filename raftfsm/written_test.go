@@ -57,3 +57,32 @@ func TestWrittenResultIsWhatTheFSMWrites(t *testing.T) {
 		t.Error("a deletion's result predicted from its command")
 	}
 }
+
+// A batch's entries share one transaction; the store's revision is then
+// the index of the batch's last entry that wrote, as if each had been
+// applied alone.
+func TestBatchRevisionIsItsLastWrite(t *testing.T) {
+	f := newTestFSM()
+	l := &testLog{t: t}
+	ns := l.add(MsgCreate, CreateMsg{Kind: "Namespace", Object: rawJSON(t, namespace("default"))})
+	createA := l.add(MsgCreate, CreateMsg{Kind: "ConfigMap", Object: rawJSON(t, configMap("default", "a", nil, "x"))})
+	dupA := l.add(MsgCreate, CreateMsg{Kind: "ConfigMap", Object: rawJSON(t, configMap("default", "a", nil, "x"))})
+	for i, r := range f.ApplyBatch([]*raft.Log{ns, createA, dupA}) {
+		if err := r.(applyResponse).err; (err != nil) != (i == 2) {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	if got := f.View().Revision(); got != createA.Index {
+		t.Fatalf("revision %d after a batch whose last entry failed, want %d", got, createA.Index)
+	}
+	// A batch where nothing writes leaves the revision alone.
+	f.ApplyBatch([]*raft.Log{l.add(MsgCreate, CreateMsg{Kind: "ConfigMap", Object: rawJSON(t, configMap("default", "a", nil, "x"))})})
+	if got := f.View().Revision(); got != createA.Index {
+		t.Fatalf("revision %d after a failed write, want %d", got, createA.Index)
+	}
+	createB := l.add(MsgCreate, CreateMsg{Kind: "ConfigMap", Object: rawJSON(t, configMap("default", "b", nil, "x"))})
+	f.ApplyBatch([]*raft.Log{createB})
+	if got := f.View().Revision(); got != createB.Index {
+		t.Fatalf("revision %d, want %d", got, createB.Index)
+	}
+}
