@@ -15,9 +15,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// A ConfigMap's record holds only its metadata decoded until something
-// asks for the object; what it decodes then is what a whole decode gives.
-func TestRecordsDecodeMetadataOnlyUntilAsked(t *testing.T) {
+// fsmWithDefaultNamespace returns an FSM holding namespace default, and a
+// func that applies one command as the next entry.
+func fsmWithDefaultNamespace(t *testing.T) (*FSM, func(MsgType, any) error) {
+	t.Helper()
 	f := newTestFSM()
 	l := &testLog{t: t}
 	apply := func(mt MsgType, msg any) error {
@@ -27,6 +28,13 @@ func TestRecordsDecodeMetadataOnlyUntilAsked(t *testing.T) {
 	if err := apply(MsgCreate, CreateMsg{Kind: "Namespace", Object: rawJSON(t, namespace("default"))}); err != nil {
 		t.Fatal(err)
 	}
+	return f, apply
+}
+
+// A ConfigMap's record holds only its metadata decoded until something
+// asks for the object; what it decodes then is what a whole decode gives.
+func TestRecordsDecodeMetadataOnlyUntilAsked(t *testing.T) {
+	f, apply := fsmWithDefaultNamespace(t)
 	cm := configMap("default", "demo", map[string]string{"app": "web"}, "payload")
 	if err := apply(MsgCreate, CreateMsg{Kind: "ConfigMap", Object: rawJSON(t, cm)}); err != nil {
 		t.Fatal(err)
@@ -87,15 +95,7 @@ func TestRecordsDecodeMetadataOnlyUntilAsked(t *testing.T) {
 // Kinds whose indexes or checks read more than metadata, and commands
 // whose JSON cannot serve as the record's, are decoded whole at once.
 func TestRecordsDecodedWholeWhereNeeded(t *testing.T) {
-	f := newTestFSM()
-	l := &testLog{t: t}
-	apply := func(mt MsgType, msg any) error {
-		t.Helper()
-		return f.Apply(l.add(mt, msg)).(applyResponse).err
-	}
-	if err := apply(MsgCreate, CreateMsg{Kind: "Namespace", Object: rawJSON(t, namespace("default"))}); err != nil {
-		t.Fatal(err)
-	}
+	f, apply := fsmWithDefaultNamespace(t)
 	pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "p", UID: "p-uid"},
 		Spec: corev1.PodSpec{NodeName: "n1"}}
 	if err := apply(MsgCreate, CreateMsg{Kind: "Pod", Object: rawJSON(t, pod)}); err != nil {
