@@ -22,7 +22,7 @@ type metaRow struct{ Revision uint64 }
 // change inserts a new record. The JSON encoding is made once, on first use,
 // and shared by every reader and watcher.
 //
-// Most kinds' objects are decoded lazily too (see decodeCommand): the FSM
+// Most kinds' objects are decoded lazily too (see writeTxn.decode): the FSM
 // itself needs only their metadata, and every master applies every write,
 // while the whole object is asked for only where something reads it (a
 // controller's informer on the leader, a list of objects). Until then the
@@ -81,7 +81,7 @@ func (r *record) Meta() metav1.Object { return r.meta }
 
 // decodeObject decodes a lazily decoded record's object from its JSON.
 // That JSON is what the leader encoded from a typed object of this very
-// kind (decodeCommand checked its kind and metadata), so it decodes.
+// kind (writeTxn.decode checked its kind and metadata), so it decodes.
 func (r *record) decodeObject() {
 	if r.obj != nil {
 		return
@@ -110,7 +110,7 @@ func (r *record) JSON() []byte {
 				return
 			}
 		}
-		// A lazily decoded record always splices (decodeCommand made
+		// A lazily decoded record always splices (writeTxn.decode made
 		// sure), so Object here never needs JSON.
 		raw, err := json.Marshal(r.Object())
 		if err != nil {
