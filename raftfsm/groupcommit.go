@@ -49,12 +49,18 @@ type groupReq struct {
 }
 
 // groupInflight is how many groups may be between Raft's apply channel and
-// the FSM at once: two, so that the leader stores one group while the
-// followers store the one before. One gave fewer, larger groups and less
-// CPU per write in short A/B runs, but in skiff-bench's full runs it was
-// no faster and followers learnt of commits later: the watch delivery p99
-// on a follower rose from about 11 ms to 15-24 ms.
-const groupInflight = 2
+// the FSM at once. With two, the leader could store one group while the
+// followers stored the one before; but each group costs every master a
+// bolt commit, two fdatasyncs, and on this shared machine fdatasync takes
+// 7-30% of the masters' CPU. With one, groups are twice as large. In
+// skiff-bench runs taken in turns, one instead of two gave 13-42% more
+// creates/s at 16 clients (four pairs), about the same at 128 (eight pairs
+// from -15% to +33%, 2.5% more in all) with 8% less CPU per write, and a
+// watch delivery p99 of 14-28 ms (median 15.7) against 14-30 ms (median
+// 18.1).
+// (Before followers answered forwarded writes without waiting for their
+// own apply, one had been no faster in full runs and had slowed watches.)
+const groupInflight = 1
 
 // A group lingers after a group of at least lingerAfter writes, for at
 // most groupLinger, looking at the queue every lingerStep.
