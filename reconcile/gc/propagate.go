@@ -68,17 +68,14 @@ func (c *Collector) propagate(ctx context.Context, kind string, owner apis.Objec
 			return nil
 		}
 	}
-	cur, err := c.stored(ctx, kind, owner)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
+	gone, err := c.updateStored(ctx, kind, owner, func(upd apis.Object) {
+		upd.SetFinalizers(slices.DeleteFunc(upd.GetFinalizers(), func(f string) bool { return f == fin }))
+	})
 	if err != nil {
-		return err
-	}
-	upd := cur.DeepCopyObject().(apis.Object)
-	upd.SetFinalizers(slices.DeleteFunc(slices.Clone(cur.GetFinalizers()), func(f string) bool { return f == fin }))
-	if _, err := c.cfg.Writer.Update(ctx, kind, upd); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing finalizer %s of %s %s: %w", fin, kind, reconcile.Key(owner), err)
+	}
+	if gone {
+		return nil
 	}
 	c.log.Info("carried out a deletion's propagation", "kind", kind, "object", reconcile.Key(owner), "finalizer", fin, "dependents", len(deps))
 	return nil
@@ -120,18 +117,12 @@ func (c *Collector) storedDependents(ctx context.Context, owner apis.Object) ([]
 
 // release removes owner from d's ownerReferences.
 func (c *Collector) release(ctx context.Context, d dependent, owner apis.Object) error {
-	cur, err := c.stored(ctx, d.kind, d.obj)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
+	_, err := c.updateStored(ctx, d.kind, d.obj, func(upd apis.Object) {
+		upd.SetOwnerReferences(slices.DeleteFunc(upd.GetOwnerReferences(), func(r metav1.OwnerReference) bool {
+			return r.UID == owner.GetUID()
+		}))
+	})
 	if err != nil {
-		return err
-	}
-	upd := cur.DeepCopyObject().(apis.Object)
-	upd.SetOwnerReferences(slices.DeleteFunc(slices.Clone(cur.GetOwnerReferences()), func(r metav1.OwnerReference) bool {
-		return r.UID == owner.GetUID()
-	}))
-	if _, err := c.cfg.Writer.Update(ctx, d.kind, upd); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("orphaning %s %s: %w", d.kind, reconcile.Key(d.obj), err)
 	}
 	return nil

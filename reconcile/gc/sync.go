@@ -78,22 +78,13 @@ func (c *Collector) sync(ctx context.Context, key string) error {
 		c.log.Info("deleted a dependent of gone owners", "kind", kind, "object", reconcile.Key(obj), "owners", ownerNames(refs))
 		return nil
 	default:
-		cur, err := c.stored(ctx, kind, obj)
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
+		gone, err := c.updateStored(ctx, kind, obj, func(upd apis.Object) { upd.SetOwnerReferences(live) })
 		if err != nil {
-			return err
-		}
-		upd := cur.DeepCopyObject().(apis.Object)
-		upd.SetOwnerReferences(live)
-		if _, err := c.cfg.Writer.Update(ctx, kind, upd); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
 			return fmt.Errorf("removing gone owners of %s %s: %w", kind, key, err)
 		}
-		c.log.Info("removed references to gone owners", "kind", kind, "object", reconcile.Key(obj), "kept", ownerNames(live))
+		if !gone {
+			c.log.Info("removed references to gone owners", "kind", kind, "object", reconcile.Key(obj), "kept", ownerNames(live))
+		}
 		return nil
 	}
 }
@@ -139,6 +130,21 @@ func ownerNames(refs []metav1.OwnerReference) []string {
 		out = append(out, r.Kind+"/"+r.Name)
 	}
 	return out
+}
+
+// updateStored writes change to the stored object that cached shows (see
+// stored). gone says it no longer exists: nothing to do then.
+func (c *Collector) updateStored(ctx context.Context, kind string, cached apis.Object, change func(apis.Object)) (gone bool, err error) {
+	cur, err := c.stored(ctx, kind, cached)
+	if err == nil {
+		upd := cur.DeepCopyObject().(apis.Object)
+		change(upd)
+		_, err = c.cfg.Writer.Update(ctx, kind, upd)
+	}
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	return false, err
 }
 
 // stored returns the whole stored object that cached shows, for a write.
